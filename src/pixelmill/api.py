@@ -1,0 +1,123 @@
+"""The public Python API that every face of pixelmill shares: ``run``, ``run_tree``, ``info``."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+from pixelmill import codecs, storage
+from pixelmill.config import Settings
+from pixelmill.engine import Outcome, execute
+from pixelmill.errors import PixelmillError, UsageError
+from pixelmill.pipeline import Pipeline
+from pixelmill.pipeline.formats import FORMATS, READ_EXTENSIONS
+from pixelmill.storage import Location
+
+PipelineLike = str | Iterable[Mapping[str, Any]] | Pipeline | None
+PathLike = str | os.PathLike[str] | Location
+
+
+def run(
+    src: PathLike,
+    dst: PathLike,
+    pipeline: PipelineLike = None,
+    *,
+    settings: Settings | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> Outcome:
+    """Run a pipeline (text, JSON or :class:`Pipeline`) from one image to another.
+
+    Raises a :class:`~pixelmill.errors.PixelmillError` subclass on failure; nothing is written then.
+    """
+    settings = settings or Settings.load()
+    return execute(Pipeline.parse(pipeline), storage.locate(src), storage.locate(dst), settings,
+                   progress)  # fmt: skip
+
+
+def info(src: PathLike, *, settings: Settings | None = None) -> dict[str, Any]:
+    """Format, size, bands, bit depth, colour space, ICC, orientation and pages of an image,
+    read from its header (the size limits apply, nothing is decoded)."""
+    with codecs.open_source(storage.locate(src), settings or Settings.load()) as source:
+        return codecs.describe(source)
+
+
+@dataclass(frozen=True)
+class Failure:
+    source: str
+    kind: str
+    exit_code: int
+    message: str
+
+
+@dataclass
+class TreeReport:
+    """What a folder run did, image by image."""
+
+    done: list[Outcome] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every image succeeded, else the code of the first failure in path order."""
+        return self.failed[0].exit_code if self.failed else 0
+
+
+def plan_tree(src: PathLike, dst: PathLike, pipeline: PipelineLike) -> list[tuple[Location, Location]]:
+    """Pairs of (source, destination) mirroring every image below ``src`` into ``dst``; with an
+    ``encode`` step the destination takes that format's suffix."""
+    source, target = storage.locate(src), storage.locate(dst)
+    parsed = Pipeline.parse(pipeline)
+    encode = parsed.find("encode")
+    pairs = []
+    for rel in storage.list_files(source, READ_EXTENSIONS):
+        out = rel
+        if encode is not None:
+            out = rel.rsplit(".", 1)[0] + FORMATS[encode["format"]].extensions[0]
+        pairs.append((source.child(rel), target.child(out)))
+    return pairs
+
+
+def run_tree(
+    src: PathLike,
+    dst: PathLike,
+    pipeline: PipelineLike = None,
+    *,
+    jobs: int = 1,
+    settings: Settings | None = None,
+    on_result: Callable[[Outcome | Failure], None] | None = None,
+) -> TreeReport:
+    """Run a pipeline over every image below ``src``, mirrored into ``dst``, ``jobs`` at a time.
+
+    A failing image is recorded with its reason and never stops the others.
+    """
+    if jobs < 1:
+        raise UsageError(f"jobs must be at least 1, not {jobs}")
+    settings = settings or Settings.load()
+    parsed = Pipeline.parse(pipeline)
+    pairs = plan_tree(src, dst, parsed)
+    report = TreeReport()
+    started = time.monotonic()
+
+    def one(pair: tuple[Location, Location]) -> Outcome | Failure:
+        try:
+            return execute(parsed, pair[0], pair[1], settings)
+        except PixelmillError as exc:
+            return Failure(str(pair[0]), exc.kind, exc.exit_code, str(exc))
+        except Exception as exc:  # a bug must not stop the other images
+            return Failure(str(pair[0]), "internal", 1, f"{pair[0]}: {type(exc).__name__}: {exc}")
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for future in as_completed([pool.submit(one, pair) for pair in pairs]):
+            result = future.result()
+            (report.done if isinstance(result, Outcome) else report.failed).append(result)
+            if on_result is not None:
+                on_result(result)
+    report.done.sort(key=lambda o: o.source)
+    report.failed.sort(key=lambda f: f.source)
+    report.seconds = time.monotonic() - started
+    return report

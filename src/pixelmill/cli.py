@@ -1,0 +1,166 @@
+"""The ``pixelmill`` command: run, info, ops.
+
+It only parses arguments, calls :mod:`pixelmill.api` and reports. Errors become one line on
+stderr and an exit code (0 ok, 1 internal, 2 usage or pipeline, 3 bad input image, 4 limit
+exceeded, 5 storage); tracebacks only with ``--debug``. Heavy imports wait until a command needs
+them, so a one-image run starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+from pixelmill import __version__
+from pixelmill.errors import PixelmillError, UsageError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pixelmill")
+@click.option("--debug", is_flag=True, envvar="PIXELMILL_DEBUG", help="Show tracebacks.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="TOML settings file (else PIXELMILL_CONFIG).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, config_file: str | None) -> None:
+    """pixelmill: run image pipelines over files, folders and storage URLs."""
+    ctx.obj = {"debug": debug, "config": config_file}
+
+
+def _settings(ctx: click.Context, **overrides: Any):
+    from pixelmill.config import Settings
+
+    return Settings.load(ctx.obj["config"]).replace(**overrides)
+
+
+def _pipeline_text(value: str) -> str:
+    """``-p @file`` reads the pipeline (text or JSON) from a file."""
+    if value.startswith("@"):
+        try:
+            with open(value[1:], encoding="utf-8") as handle:
+                return handle.read()
+        except OSError as exc:
+            raise UsageError(f"cannot read pipeline file {value[1:]}: {exc.strerror}") from None
+    return value
+
+
+@cli.command()
+@click.argument("src")
+@click.argument("dst")
+@click.option("-p", "--pipeline", default="", metavar="PIPELINE",
+              help="Steps, e.g. 'resize:fit:1024:768/encode:webp:q=80', JSON, or @file.")
+@click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(1, 256),
+              help="Images processed at once when SRC is a folder.")
+@click.option("--max-pixels", type=click.IntRange(1), help="Largest input in pixels.")
+@click.option("--max-bytes", type=click.IntRange(1), help="Largest input file in bytes.")
+@click.option("--time-limit", type=click.FloatRange(0, min_open=True), help="Seconds per image.")
+@click.option("--no-autorotate", is_flag=True, help="Keep the stored orientation.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@click.pass_context
+def run(ctx: click.Context, src: str, dst: str, pipeline: str, jobs: int, max_pixels: int | None,
+        max_bytes: int | None, time_limit: float | None, no_autorotate: bool,
+        quiet: bool) -> None:  # fmt: skip
+    """Process SRC into DST; both may be files, folders or URLs (s3://, memory://, …).
+
+    With a folder, every image below it is mirrored into DST, --jobs at a time; a failing image
+    is reported and the others go on.
+    """
+    from pixelmill import api, storage
+    from pixelmill.pipeline import Pipeline
+
+    settings = _settings(ctx, max_pixels=max_pixels, max_bytes=max_bytes, time_limit=time_limit,
+                         autorotate=False if no_autorotate else None)  # fmt: skip
+    parsed = Pipeline.parse(_pipeline_text(pipeline))
+    if storage.is_dir(storage.locate(src)):
+        from pixelmill.progress import run_tree_with_progress
+
+        report = run_tree_with_progress(src, dst, parsed, jobs, settings, quiet)
+        ctx.exit(report.exit_code)
+    if storage.is_dir(storage.locate(dst)) or dst.endswith(("/", os.sep)):
+        raise UsageError(f"{dst}: is a folder; give the output file name (SRC is a single image)")
+    from pixelmill.progress import bar_for_one
+
+    with bar_for_one(src, quiet) as progress:
+        outcome = api.run(src, dst, parsed, settings=settings, progress=progress)
+    if not quiet:
+        click.echo(
+            f"wrote {outcome.destination} ({outcome.format}, {outcome.width}×{outcome.height}, "
+            f"{outcome.bytes_written:,} bytes) in {outcome.seconds:.2f} s",
+            err=True,
+        )
+
+
+@cli.command()
+@click.argument("src")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def info(ctx: click.Context, src: str, as_json: bool) -> None:
+    """Describe an image from its header: format, size, depth, colour space, ICC, orientation."""
+    from pixelmill import api
+
+    details = api.info(src, settings=_settings(ctx))
+    if as_json:
+        click.echo(json.dumps(details, indent=2))
+        return
+    for key, value in details.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        click.echo(f"{key:13} {value}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print every step as JSON.")
+@click.option("--schema", is_flag=True, help="Print the JSON schema of the JSON pipeline form.")
+def ops(as_json: bool, schema: bool) -> None:
+    """List every step with its arguments, types and defaults."""
+    from pixelmill.pipeline import STEPS, Pipeline, signature
+
+    if schema:
+        click.echo(json.dumps(Pipeline.json_schema(), indent=2))
+        return
+    if as_json:
+        click.echo(json.dumps([spec.describe() for spec in STEPS.values()], indent=2))
+        return
+    for spec in STEPS.values():
+        click.echo(f"{signature(spec.name)}\n    {spec.doc}")
+        for param in spec.params:
+            default = (
+                "required" if param.required
+                else "optional" if param.default is None
+                else f"default {param.kind.format(param.default)}"
+            )  # fmt: skip
+            click.echo(f"      {param.name:12} {param.kind.describe()}; {default}. {param.doc}")
+        click.echo()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the command, turning every failure into a message and an exit code."""
+    debug = "--debug" in (argv or sys.argv[1:]) or bool(os.environ.get("PIXELMILL_DEBUG"))
+    try:
+        code = cli.main(args=argv, prog_name="pixelmill", standalone_mode=False)
+    except PixelmillError as exc:
+        if debug:
+            raise
+        click.echo(f"pixelmill: {exc.kind} error: {exc}", err=True)
+        code = exc.exit_code
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except click.Abort:
+        click.echo("pixelmill: interrupted", err=True)
+        code = 130
+    except KeyboardInterrupt:
+        click.echo("pixelmill: interrupted", err=True)
+        code = 130
+    except Exception as exc:  # a bug: one line, traceback with --debug
+        if debug:
+            raise
+        click.echo(f"pixelmill: internal error: {type(exc).__name__}: {exc} "
+                   "(run with --debug for the traceback)", err=True)  # fmt: skip
+        code = 1
+    sys.exit(code or 0)

@@ -1,0 +1,17 @@
+"""Formats and limits: opening images safely and encoding them."""
+
+from pixelmill.codecs.info import describe
+from pixelmill.codecs.load import Source, open_source, working_space
+from pixelmill.codecs.save import encoder_available, prepare, to_depth, without_icc, write
+
+__all__ = [
+    "Source",
+    "describe",
+    "encoder_available",
+    "open_source",
+    "prepare",
+    "to_depth",
+    "without_icc",
+    "working_space",
+    "write",
+]

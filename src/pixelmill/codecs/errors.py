@@ -1,0 +1,25 @@
+"""Reading libvips error text: which part of a failure was decoding, and its informative line."""
+
+from __future__ import annotations
+
+DECODER_MARKERS = (
+    "VipsJpeg", "jpegload", "vipspng", "libpng", "pngload", "spng", "webp", "heif", "tiff",
+    "TIFF", "gifload", "VipsForeignLoad", "load error",
+)  # fmt: skip
+STORAGE_MARKERS = ("No space left", "Permission denied", "Input/output error", "Disk quota")
+_NOISE = ("unable to call", "unable to load", "unable to write", "bad seek")
+
+
+def detail(message: str) -> str:
+    """The first line of a libvips error that says what went wrong."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    useful = [line for line in lines if not any(n in line for n in _NOISE)]
+    return (useful or lines or ["unknown libvips error"])[0]
+
+
+def is_decoder_failure(message: str) -> bool:
+    return any(marker in message for marker in DECODER_MARKERS)
+
+
+def is_storage_failure(message: str) -> bool:
+    return any(marker in message for marker in STORAGE_MARKERS)

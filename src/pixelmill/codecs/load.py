@@ -1,0 +1,131 @@
+"""Opening images safely: size and pixel limits checked from the header before anything is
+decoded, unreadable files named precisely, EXIF orientation and CMYK handled on load."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import IO, Any
+
+import pyvips
+
+from pixelmill import storage
+from pixelmill.codecs.errors import detail
+from pixelmill.codecs.sniff import explain_unreadable
+from pixelmill.config import Settings
+from pixelmill.errors import InputError, LimitError
+from pixelmill.storage import Location
+
+TURNING_ORIENTATIONS = range(3, 9)
+"""EXIF orientations whose correction reads the image out of order (rotations, vertical flips)."""
+SWAPPING_ORIENTATIONS = range(5, 9)
+"""EXIF orientations whose correction swaps width and height."""
+_FOREIGN_SPACES = {"lab", "labq", "labs", "lch", "cmc", "xyz", "yxy", "scrgb", "hsv"}
+
+
+class Source:
+    """An opened source: its header is read and checked; pixels are decoded on demand."""
+
+    def __init__(
+        self, loc: Location, handle: str | IO[bytes], settings: Settings, size: int
+    ) -> None:
+        self.loc = loc
+        self.size = size
+        self.settings = settings
+        self._handle = handle
+        self.header = self._open("sequential")
+        self._check_pixels()
+
+    @property
+    def orientation(self) -> int:
+        header = self.header
+        return header.get("orientation") if "orientation" in header.get_fields() else 1
+
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        """Width and height once the orientation is applied (when autorotating)."""
+        w, h = self.header.width, self.header.height
+        turn = self.settings.autorotate and self.orientation in SWAPPING_ORIENTATIONS
+        return (h, w) if turn else (w, h)
+
+    @property
+    def loader(self) -> str:
+        return str(self.header.get("vips-loader"))
+
+    def decode(self, random_access: bool = False) -> pyvips.Image:
+        """The whole image, lazily, upright (when autorotating) and in RGB or grey."""
+        turns = self.settings.autorotate and self.orientation in TURNING_ORIENTATIONS
+        image = self._open("random") if random_access or turns else self.header
+        if self.settings.autorotate:
+            image = image.autorot()
+        return working_space(image)
+
+    def thumbnail(self, width: int, **options: Any) -> pyvips.Image:
+        """Decode straight to a smaller size (shrink-on-load), upright when autorotating."""
+        options.update(no_rotate=not self.settings.autorotate, fail_on=self.settings.fail_on)
+        try:
+            if isinstance(self._handle, str):
+                image = pyvips.Image.thumbnail(self._handle, width, **options)
+            else:
+                image = pyvips.Image.thumbnail_source(self._vips_source(), width, **options)
+        except pyvips.Error as exc:
+            raise InputError(f"{self.loc}: cannot decode: {detail(str(exc))}") from None
+        return working_space(image)
+
+    def _vips_source(self) -> pyvips.Source:
+        handle = self._handle
+        assert not isinstance(handle, str)
+        handle.seek(0)
+        source = pyvips.SourceCustom()
+        source.on_read(handle.read)
+        source.on_seek(handle.seek)
+        return source
+
+    def _open(self, access: str) -> pyvips.Image:
+        options = {"access": access, "fail_on": self.settings.fail_on}
+        try:
+            if isinstance(self._handle, str):
+                return pyvips.Image.new_from_file(self._handle, **options)
+            return pyvips.Image.new_from_source(self._vips_source(), "", **options)
+        except pyvips.Error as exc:
+            if "not a known" in str(exc):
+                reason = explain_unreadable(self.loc.name, storage.read_head(self.loc))
+            else:
+                reason = detail(str(exc))
+            raise InputError(f"{self.loc}: {reason}") from None
+
+    def _check_pixels(self) -> None:
+        w, h = self.header.width, self.header.height
+        limit = self.settings.max_pixels
+        if w * h > limit:
+            raise LimitError(
+                f"{self.loc}: {w}×{h} is {w * h / 1e6:,.1f} megapixels, over the limit of "
+                f"{limit / 1e6:,.1f} (max_pixels)"
+            )
+
+
+@contextlib.contextmanager
+def open_source(loc: Location, settings: Settings) -> Iterator[Source]:
+    """Open a source for decoding, after checking its size; it stays open inside the block."""
+    size = storage.input_size(loc)
+    if size == 0:
+        raise InputError(f"{loc}: empty file (0 bytes)")
+    if size > settings.max_bytes:
+        raise LimitError(
+            f"{loc}: {size:,} bytes is over the limit of {settings.max_bytes:,} (max_bytes)"
+        )
+    with storage.open_input(loc) as handle:
+        yield Source(loc, handle, settings, size)
+
+
+def working_space(image: pyvips.Image) -> pyvips.Image:
+    """CMYK through its ICC profile (embedded, else a standard one), and other colour spaces,
+    converted to sRGB so every step and format can take the image; 16 bits stay 16 bits."""
+    deep = image.format == "ushort"
+    if image.interpretation == "cmyk":
+        return image.icc_transform(
+            "srgb", embedded=True, input_profile="cmyk", depth=16 if deep else 8
+        )
+    if image.interpretation in _FOREIGN_SPACES:
+        return image.colourspace("rgb16" if deep else "srgb")
+    return image

@@ -1,0 +1,171 @@
+"""Encoding: what each format can hold, the saver options an ``encode`` step asks for, and a
+write that honours the time limit and reports progress."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pyvips
+
+from pixelmill.codecs.errors import detail, is_decoder_failure, is_storage_failure
+from pixelmill.errors import InputError, LimitError, PipelineError, PixelmillError, StorageError
+from pixelmill.pipeline import Step
+from pixelmill.pipeline.formats import FORMATS, TIFF_COMPRESSIONS, Format
+
+BITS = {"uchar": 8, "char": 8, "ushort": 16, "short": 16, "uint": 32, "int": 32,
+        "float": 32, "double": 64, "complex": 64, "dpcomplex": 128}  # fmt: skip
+BIGTIFF_FROM = 3_500_000_000
+"""Uncompressed bytes above which TIFF output switches to 64-bit offsets by default."""
+ALPHA_FORMATS = ", ".join(f for f, spec in FORMATS.items() if spec.alpha)
+
+Progress = Callable[[float], None]
+
+
+@functools.cache
+def encoder_available(fmt: str) -> bool:
+    """Whether this libvips build can write the format (HEVC is often left out for patents)."""
+    probe = pyvips.Image.black(16, 16, bands=3).copy(interpretation="srgb")
+    try:
+        probe.write_to_buffer(FORMATS[fmt].extensions[0], **_codec(fmt))
+    except pyvips.Error:
+        return False
+    return True
+
+
+def _codec(fmt: str) -> dict[str, Any]:
+    return {"compression": "av1" if fmt == "avif" else "hevc"} if fmt in ("avif", "heic") else {}
+
+
+def prepare(image: pyvips.Image, fmt: Format, encode: Step | None) -> tuple[pyvips.Image, dict]:
+    """The image converted to what the format holds, and the saver's options.
+
+    Alpha, 16-bit samples and ICC profiles are kept where the format can hold them; alpha where
+    it cannot is an error (say ``flatten``), since silently dropping it changes the picture.
+    """
+    if not encoder_available(fmt.name):
+        raise PipelineError(
+            f"encode: {fmt.name} encoding is not available in this libvips build; use avif"
+        )
+    args = dict(encode.args) if encode else {}
+    bands = image.bands - (1 if image.hasalpha() else 0)
+    if bands not in (1, 3):
+        raise PipelineError(
+            f"encode: {image.bands}-band {image.interpretation} images cannot be saved as "
+            f"{fmt.name}; it takes grey or RGB, with or without alpha"
+        )
+    if image.hasalpha() and not fmt.alpha:
+        raise PipelineError(
+            f"encode: {fmt.name} cannot hold an alpha channel; add a flatten step "
+            f"(e.g. flatten:white) or encode to {ALPHA_FORMATS}"
+        )
+    depth = args.get("bitdepth") or _default_depth(image, fmt)
+    image = to_depth(image, depth)
+    if fmt.name == "gif" and "icc-profile-data" in image.get_fields():
+        image = without_icc(image.icc_transform("srgb"))
+    return image, _options(fmt, args, image, depth)
+
+
+def _default_depth(image: pyvips.Image, fmt: Format) -> int:
+    bits = BITS[image.format]
+    return bits if bits in fmt.depths else fmt.depths[0]
+
+
+def to_depth(image: pyvips.Image, depth: int) -> pyvips.Image:
+    """8 or 16 bits per sample (10 and 12 are carried as 16 for the encoder to reduce)."""
+    grey = image.bands - (1 if image.hasalpha() else 0) == 1
+    if depth == 8 and image.format != "uchar":
+        if image.format == "ushort":
+            return image.colourspace("b-w" if grey else "srgb")
+        return image.cast("uchar")
+    if depth > 8 and image.format != "ushort":
+        return image.colourspace("grey16" if grey else "rgb16")
+    return image
+
+
+def without_icc(image: pyvips.Image) -> pyvips.Image:
+    if "icc-profile-data" not in image.get_fields():
+        return image
+    return image.mutate(lambda m: m.remove("icc-profile-data"))
+
+
+def _options(fmt: Format, args: dict[str, Any], image: pyvips.Image, depth: int) -> dict:
+    quality = args.get("q") or fmt.quality
+    effort = args.get("effort")
+    lossless = bool(args.get("lossless"))
+    name = fmt.name
+    if name == "jpeg":
+        return {"Q": quality, "optimize_coding": True}
+    if name == "png":
+        return {"compression": 6 if effort is None else effort, "bitdepth": depth}
+    if name == "webp":
+        return {"Q": quality, "lossless": lossless, "effort": 4 if effort is None else effort}
+    if name in ("avif", "heic"):
+        options = {**_codec(name), "Q": quality, "lossless": lossless, "bitdepth": depth}
+        return options | {"effort": 4 if effort is None else effort}
+    if name == "tiff":
+        return _tiff_options(args, image)
+    return {"effort": 7 if effort is None else effort}  # gif
+
+
+def _tiff_options(args: dict[str, Any], image: pyvips.Image) -> dict:
+    compression = args.get("compression") or TIFF_COMPRESSIONS[0]
+    options: dict[str, Any] = {"compression": compression}
+    if compression in ("jpeg", "webp"):
+        options["Q"] = args.get("q") or 85
+    elif compression in ("deflate", "lzw", "zstd"):
+        options["predictor"] = "float" if image.format == "float" else "horizontal"
+    if args.get("tile") or args.get("pyramid"):
+        options.update(tile=True, tile_width=256, tile_height=256)
+    if args.get("pyramid"):
+        options["pyramid"] = True
+    bigtiff = args.get("bigtiff")
+    if bigtiff is None:
+        size = image.width * image.height * image.bands * BITS[image.format] // 8
+        bigtiff = size * (1.34 if args.get("pyramid") else 1) > BIGTIFF_FROM
+    options["bigtiff"] = bigtiff
+    return options
+
+
+def write(
+    image: pyvips.Image,
+    fmt: Format,
+    options: dict,
+    path: str,
+    *,
+    source: str,
+    deadline: float,
+    time_limit: float,
+    progress: Progress | None = None,
+) -> None:
+    """Run the lazy graph into ``path``, stopping once ``deadline`` (monotonic) has passed."""
+    image = image.copy()
+    killed = False
+
+    def on_eval(img: pyvips.Image, state: Any) -> None:
+        nonlocal killed
+        if progress is not None:
+            progress(state.percent)
+        if time.monotonic() > deadline:
+            killed = True
+            img.set_kill(True)
+
+    image.set_progress(True)
+    image.signal_connect("eval", on_eval)
+    try:
+        getattr(image, fmt.saver)(path, **options)
+    except pyvips.Error as exc:
+        text = str(exc)
+        if killed or time.monotonic() > deadline:
+            raise LimitError(
+                f"{source}: processing took longer than the limit of {time_limit:g} s (time_limit)"
+            ) from None
+        if is_storage_failure(text):
+            raise StorageError(f"writing failed: {detail(text)}") from None
+        if is_decoder_failure(text):
+            raise InputError(f"{source}: image data is corrupt or truncated: {detail(text)}")
+        raise PixelmillError(f"{source}: libvips failed: {detail(text)}") from None
+    if progress is not None:
+        progress(100.0)

@@ -1,0 +1,101 @@
+"""Settings: safety limits and defaults, from a TOML file and ``PIXELMILL_*`` environment variables.
+
+A frozen dataclass rather than pydantic-settings: importing pydantic costs about 170 ms, more than
+a whole 24 MP thumbnail, and the command line pays it on every call. The few fields here need only
+type conversion, which the dataclass field types drive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pixelmill.errors import UsageError
+
+ENV_PREFIX = "PIXELMILL_"
+CONFIG_ENV = "PIXELMILL_CONFIG"
+FAIL_ON = ("none", "truncated", "error", "warning")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Limits and defaults shared by every face of pixelmill."""
+
+    max_pixels: int = 1_000_000_000
+    """Largest input accepted, in pixels (width × height), checked from the header before decoding."""
+    max_bytes: int = 4 * 1024**3
+    """Largest input file accepted, in bytes."""
+    time_limit: float = 600.0
+    """Seconds one image may take from load to the last byte written."""
+    autorotate: bool = True
+    """Apply the EXIF orientation when loading."""
+    fail_on: str = "truncated"
+    """How strict decoding is: none, truncated, error or warning (libvips ``fail_on``)."""
+    tmp_dir: str | None = None
+    """Folder for spool files of remote destinations (default: the system's)."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_pixels", "max_bytes", "time_limit"):
+            if getattr(self, name) <= 0:
+                raise UsageError(f"setting {name} must be positive, not {getattr(self, name)}")
+        if self.fail_on not in FAIL_ON:
+            raise UsageError(f"setting fail_on {self.fail_on!r} is not one of {', '.join(FAIL_ON)}")
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (``None`` values are ignored)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def load(cls, config_file: str | os.PathLike[str] | None = None) -> Settings:
+        """Defaults, overridden by the TOML file (``--config`` or ``PIXELMILL_CONFIG``), then by
+        ``PIXELMILL_*`` environment variables."""
+        values: dict[str, Any] = {}
+        path = config_file or os.environ.get(CONFIG_ENV)
+        if path:
+            values.update(_read_toml(Path(path)))
+        for field in dataclasses.fields(cls):
+            raw = os.environ.get(ENV_PREFIX + field.name.upper())
+            if raw is not None:
+                values[field.name] = _convert(field.name, field.type, raw)
+        return cls(**values)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
+    table = data.get("pixelmill", data)
+    known = {f.name: f.type for f in dataclasses.fields(Settings)}
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise UsageError(
+            f"config file {path}: unknown setting {unknown[0]!r}; known: {', '.join(known)}"
+        )
+    return {k: _convert(k, known[k], v) for k, v in table.items()}
+
+
+def _convert(name: str, type_name: Any, raw: Any) -> Any:
+    """Convert a TOML or environment value to the field's type (annotations are strings here)."""
+    text = str(raw).strip().replace("_", "")
+    try:
+        if type_name == "int":
+            return int(raw) if isinstance(raw, int) else int(text)
+        if type_name == "float":
+            return float(raw) if isinstance(raw, int | float) else float(text)
+        if type_name == "bool":
+            if isinstance(raw, bool):
+                return raw
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+    except ValueError:
+        raise UsageError(f"setting {name}: {raw!r} is not a valid {type_name}") from None
+    return None if raw == "" else str(raw)

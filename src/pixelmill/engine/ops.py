@@ -1,0 +1,245 @@
+"""The libvips implementation of every declared step, as lazy graph operations.
+
+Each step is a function ``(image, step) -> image`` plus whether it must read its input out of
+order (rotations, vertical flips, smart crops); the engine opens the source for random access
+only when some step needs it, and streams top to bottom otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyvips
+
+from pixelmill.codecs import without_icc
+from pixelmill.codecs.load import TURNING_ORIENTATIONS
+from pixelmill.errors import PipelineError
+from pixelmill.pipeline import Step
+from pixelmill.pipeline.kinds import rgba
+from pixelmill.pipeline.steps import MAX_SIDE
+
+Apply = Callable[[pyvips.Image, Step], pyvips.Image]
+Shrink = Callable[..., pyvips.Image]
+INTERESTING = {"centre": "centre", "smart": "attention", "entropy": "entropy"}
+"""Gravities that libvips places itself (smartcrop, thumbnail crop)."""
+METADATA_PREFIXES = ("exif-", "xmp-", "iptc-", "png-comment-", "gif-comment", "jpeg-comment")
+
+
+@dataclass(frozen=True)
+class Op:
+    apply: Apply
+    random_access: Callable[[Step, int], bool] = lambda step, orientation: False
+    """Whether the step reads out of order, given the source's EXIF orientation."""
+
+
+# --- helpers shared by several steps ------------------------------------------------------------
+
+
+def max_value(image: pyvips.Image) -> int:
+    return 65535 if image.format == "ushort" else 255
+
+
+def colour_bands(image: pyvips.Image) -> int:
+    return image.bands - (1 if image.hasalpha() else 0)
+
+
+def background(image: pyvips.Image, colour: str | None) -> tuple[pyvips.Image, list[float]]:
+    """The image (given an alpha band when the colour is see-through) and the colour as pixel
+    values for it. ``None`` means transparent where the image has alpha, else white."""
+    if colour is None:
+        colour = "transparent" if image.hasalpha() else "white"
+    r, g, b, a = rgba(colour)
+    if a < 255 and not image.hasalpha():
+        image = image.bandjoin_const([max_value(image)])
+    scale = max_value(image) / 255
+    values = [r, g, b] if colour_bands(image) == 3 else [round(0.2126 * r + 0.7152 * g + 0.0722 * b)]
+    if image.hasalpha():
+        values.append(a)
+    return image, [v * scale for v in values]
+
+
+def premultiplied(image: pyvips.Image, transform: Callable[[pyvips.Image], pyvips.Image]):
+    """Apply a resampling transform with alpha premultiplied, so edges do not darken."""
+    if not image.hasalpha():
+        return transform(image)
+    peak = max_value(image)
+    out = transform(image.premultiply(max_alpha=peak)).unpremultiply(max_alpha=peak)
+    return out.cast(image.format).copy(interpretation=image.interpretation)
+
+
+def place(image: pyvips.Image, width: int, height: int, gravity: str) -> pyvips.Image:
+    """Cut ``width`` × ``height`` (clipped to the image) placed by gravity."""
+    width, height = min(width, image.width), min(height, image.height)
+    if (width, height) == (image.width, image.height):
+        return image
+    if gravity in ("smart", "entropy"):
+        return image.smartcrop(width, height, interesting=INTERESTING[gravity])
+    spare_x, spare_y = image.width - width, image.height - height
+    x = 0 if "west" in gravity else spare_x if "east" in gravity else spare_x // 2
+    y = 0 if "north" in gravity else spare_y if "south" in gravity else spare_y // 2
+    return image.crop(x, y, width, height)
+
+
+def _smart(step: Step, orientation: int) -> bool:
+    return step["gravity"] in ("smart", "entropy")
+
+
+def _fill_smart(step: Step, orientation: int) -> bool:
+    return step["mode"] == "fill" and _smart(step, orientation)
+
+
+# --- steps --------------------------------------------------------------------------------------
+
+
+def autorotate(image: pyvips.Image, step: Step) -> pyvips.Image:
+    return image.autorot()
+
+
+def resize(image: pyvips.Image, step: Step) -> pyvips.Image:
+    w, h = image.width, image.height
+    width, height, mode = step["width"], step["height"], step["mode"]
+    fits = [s for s in (width and width / w, height and height / h) if s]
+    if mode == "fill":
+        hscale = vscale = max(fits)
+    elif mode == "force" and width and height:
+        hscale, vscale = width / w, height / h
+    else:
+        hscale = vscale = min(fits)
+    if not step["upscale"]:
+        hscale, vscale = min(hscale, 1.0), min(vscale, 1.0)
+    if (hscale, vscale) != (1.0, 1.0):
+        kernel = step["kernel"]
+        image = premultiplied(image, lambda i: i.resize(hscale, vscale=vscale, kernel=kernel))
+    if mode == "fill":
+        image = place(image, width, height, step["gravity"])
+    return image
+
+
+def scale(image: pyvips.Image, step: Step) -> pyvips.Image:
+    factor, kernel = step["factor"], step["kernel"]
+    return premultiplied(image, lambda i: i.resize(factor, kernel=kernel))
+
+
+def thumbnail_with(shrink: Shrink, size: tuple[int, int], step: Step) -> pyvips.Image:
+    """Thumbnail through ``shrink`` (libvips' thumbnail of a file, or of an image), whose input
+    is ``size`` (width, height) once upright."""
+    width = step["width"]
+    height = step["height"] or width
+    mode, gravity = step["mode"], step["gravity"]
+    fit = "both" if step["upscale"] else "down"
+    if mode == "force":
+        return shrink(width, height=height, size="force")
+    if mode == "fit":
+        return shrink(width, height=height, size=fit)
+    if gravity in INTERESTING:
+        return shrink(width, height=height, size=fit, crop=INTERESTING[gravity])
+    w, h = size
+    if width / w >= height / h:
+        cover = shrink(width, height=MAX_SIDE, size=fit)
+    else:
+        cover = shrink(MAX_SIDE, height=height, size=fit)
+    return place(cover, width, height, gravity)
+
+
+def thumbnail(image: pyvips.Image, step: Step) -> pyvips.Image:
+    return thumbnail_with(image.thumbnail_image, (image.width, image.height), step)
+
+
+def crop(image: pyvips.Image, step: Step) -> pyvips.Image:
+    if step["x"] is None:
+        return place(image, step["width"], step["height"], step["gravity"])
+    x, y = step["x"], step["y"]
+    if x >= image.width or y >= image.height:
+        raise PipelineError(
+            f"crop: the box at x={x}, y={y} lies outside the {image.width}×{image.height} image"
+        )
+    width, height = min(step["width"], image.width - x), min(step["height"], image.height - y)
+    return image.crop(x, y, width, height)
+
+
+def rotate(image: pyvips.Image, step: Step) -> pyvips.Image:
+    angle = step["angle"] % 360
+    if angle == 0:
+        return image
+    if angle in (90, 180, 270):
+        return image.rot(f"d{int(angle)}")
+    image, fill = background(image, step["background"])
+    return premultiplied(image, lambda i: i.rotate(angle, background=fill))
+
+
+def _turns(step: Step, orientation: int) -> bool:
+    return step["angle"] % 360 != 0
+
+
+def flip(image: pyvips.Image, step: Step) -> pyvips.Image:
+    return image.flip(step["direction"])
+
+
+def blur(image: pyvips.Image, step: Step) -> pyvips.Image:
+    sigma = step["sigma"]
+    return premultiplied(image, lambda i: i.gaussblur(sigma)).cast(image.format)
+
+
+def sharpen(image: pyvips.Image, step: Step) -> pyvips.Image:
+    return image.sharpen(sigma=step["sigma"], m2=step["amount"])
+
+
+def grayscale(image: pyvips.Image, step: Step) -> pyvips.Image:
+    if colour_bands(image) == 1:
+        return image
+    if "icc-profile-data" in image.get_fields():
+        depth = 16 if image.format == "ushort" else 8
+        image = without_icc(image.icc_transform("srgb", depth=depth))
+    return image.colourspace("grey16" if image.format == "ushort" else "b-w")
+
+
+def pad(image: pyvips.Image, step: Step) -> pyvips.Image:
+    top = step["top"]
+    right = top if step["right"] is None else step["right"]
+    bottom = top if step["bottom"] is None else step["bottom"]
+    left = right if step["left"] is None else step["left"]
+    image, fill = background(image, step["background"])
+    return image.embed(
+        left, top, image.width + left + right, image.height + top + bottom,
+        extend="background", background=fill,
+    )  # fmt: skip
+
+
+def flatten(image: pyvips.Image, step: Step) -> pyvips.Image:
+    if not image.hasalpha():
+        return image
+    _, fill = background(image.extract_band(0, n=colour_bands(image)), step["background"])
+    return image.flatten(background=fill, max_alpha=max_value(image)).cast(image.format)
+
+
+def strip(image: pyvips.Image, step: Step) -> pyvips.Image:
+    if step["icc"] == "srgb" and "icc-profile-data" in image.get_fields():
+        image = without_icc(image.icc_transform("srgb", depth=16 if image.format == "ushort" else 8))
+    doomed = [f for f in image.get_fields() if f.startswith(METADATA_PREFIXES)]
+    if not doomed and "orientation" not in image.get_fields():
+        return image
+
+    def remove(mutable: pyvips.Image) -> None:
+        for field in doomed + (["orientation"] if "orientation" in mutable.get_fields() else []):
+            mutable.remove(field)
+
+    return image.mutate(remove)
+
+
+OPS: dict[str, Op] = {
+    "autorotate": Op(autorotate, lambda step, orientation: orientation in TURNING_ORIENTATIONS),
+    "resize": Op(resize, _fill_smart),
+    "scale": Op(scale),
+    "thumbnail": Op(thumbnail, _fill_smart),
+    "crop": Op(crop, lambda step, orientation: step["x"] is None and _smart(step, orientation)),
+    "rotate": Op(rotate, _turns),
+    "flip": Op(flip, lambda step, orientation: step["direction"] == "vertical"),
+    "blur": Op(blur),
+    "sharpen": Op(sharpen),
+    "grayscale": Op(grayscale),
+    "pad": Op(pad),
+    "flatten": Op(flatten),
+    "strip": Op(strip),
+}
+"""Implementations of every declared step but ``encode``, which the codecs carry out."""

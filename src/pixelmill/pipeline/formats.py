@@ -1,0 +1,56 @@
+"""Output formats the grammar can name, and what each can hold.
+
+Pure data shared by the grammar (to validate ``encode`` arguments when a pipeline is parsed) and
+by the codecs (to choose savers and conversions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    extensions: tuple[str, ...]
+    """File name suffixes, the first one canonical."""
+    saver: str
+    """The libvips save operation."""
+    alpha: bool
+    """Whether it can hold an alpha channel."""
+    depths: tuple[int, ...]
+    """Bit depths per sample it can hold, the first one the default for 8-bit input."""
+    quality: int | None
+    """Default quality (1–100), or None where quality does not apply."""
+    effort: tuple[int, int] | None
+    """Range of the encoder's effort (speed/size trade-off), or None."""
+    lossless: bool
+    """Whether ``lossless=true`` is available (formats always lossless say False)."""
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("jpeg", (".jpg", ".jpeg", ".jpe"), "jpegsave", False, (8,), 85, None, False),
+        Format("png", (".png",), "pngsave", True, (8, 16), None, (0, 9), False),
+        Format("webp", (".webp",), "webpsave", True, (8,), 80, (0, 6), True),
+        Format("avif", (".avif",), "heifsave", True, (8, 10, 12), 60, (0, 9), True),
+        Format("heic", (".heic", ".heif"), "heifsave", True, (8, 10, 12), 60, (0, 9), True),
+        Format("tiff", (".tif", ".tiff"), "tiffsave", True, (8, 16), None, None, False),
+        Format("gif", (".gif",), "gifsave", True, (8,), None, (1, 10), False),
+    )
+}
+FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff", "heif": "heic"}
+TIFF_COMPRESSIONS = ("deflate", "none", "lzw", "zstd", "jpeg", "webp")
+"""TIFF compressions, the first the default; jpeg and webp take ``q``."""
+
+READ_EXTENSIONS = frozenset(ext for f in FORMATS.values() for ext in f.extensions)
+"""Suffixes of the files a directory run picks up."""
+
+
+def format_for_path(path: str) -> Format | None:
+    """The format a destination's suffix names, if any."""
+    lowered = path.lower()
+    return next(
+        (f for f in FORMATS.values() for ext in f.extensions if lowered.endswith(ext)), None
+    )

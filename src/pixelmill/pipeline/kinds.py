@@ -1,0 +1,219 @@
+"""Value kinds of step arguments: how each is parsed from text, checked from JSON, formatted
+canonically, described for people and written as JSON schema.
+
+A kind raises ``ValueError`` with a phrase that completes "<step>: <arg> <value> …", e.g.
+"is not one of fit, fill, force"; the grammar adds the step and argument names.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+class Kind:
+    """Base of argument kinds."""
+
+    def parse(self, text: str) -> Any:
+        """The value of a text-form argument."""
+        raise NotImplementedError
+
+    def check(self, value: Any) -> Any:
+        """The value of a JSON-form argument (already typed by JSON)."""
+        if isinstance(value, str):
+            return self.parse(value)
+        raise ValueError(f"is not {self.describe()}")
+
+    def format(self, value: Any) -> str:
+        return str(value)
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def schema(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Int(Kind):
+    low: int
+    high: int
+
+    def parse(self, text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"is not {self.describe()}") from None
+        return self._range(value)
+
+    def check(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError(f"is not {self.describe()}")
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise ValueError(f"is not {self.describe()}")
+            value = int(value)
+        return self.parse(value) if isinstance(value, str) else self._range(value)
+
+    def _range(self, value: int) -> int:
+        if not self.low <= value <= self.high:
+            raise ValueError(f"is out of range ({self.low}..{self.high})")
+        return value
+
+    def describe(self) -> str:
+        return f"an integer {self.low}..{self.high}"
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.low, "maximum": self.high}
+
+
+@dataclass(frozen=True)
+class Float(Kind):
+    low: float
+    high: float
+
+    def parse(self, text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"is not {self.describe()}") from None
+        return self._range(value)
+
+    def check(self, value: Any) -> float:
+        if isinstance(value, bool):
+            raise ValueError(f"is not {self.describe()}")
+        if isinstance(value, int | float):
+            return self._range(float(value))
+        return super().check(value)
+
+    def _range(self, value: float) -> float:
+        if not math.isfinite(value) or not self.low <= value <= self.high:
+            raise ValueError(f"is out of range ({self.format(self.low)}..{self.format(self.high)})")
+        return value
+
+    def format(self, value: float) -> str:
+        return repr(int(value)) if float(value).is_integer() else repr(float(value))
+
+    def describe(self) -> str:
+        return f"a number {self.format(self.low)}..{self.format(self.high)}"
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "number", "minimum": self.low, "maximum": self.high}
+
+
+@dataclass(frozen=True)
+class Bool(Kind):
+    def parse(self, text: str) -> bool:
+        lowered = text.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValueError(f"is not {self.describe()}")
+
+    def check(self, value: Any) -> bool:
+        return value if isinstance(value, bool) else super().check(value)
+
+    def format(self, value: bool) -> str:
+        return "true" if value else "false"
+
+    def describe(self) -> str:
+        return "true or false"
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "boolean"}
+
+
+@dataclass(frozen=True)
+class Choice(Kind):
+    values: tuple[str, ...]
+    aliases: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+    def parse(self, text: str) -> str:
+        lowered = text.strip().lower()
+        lowered = self.aliases.get(lowered, lowered)
+        if lowered not in self.values:
+            raise ValueError(f"is not one of {', '.join(self.values)}")
+        return lowered
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(self.values)
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "enum": list(self.values) + sorted(self.aliases)}
+
+
+@dataclass(frozen=True)
+class IntChoice(Kind):
+    values: tuple[int, ...]
+
+    def parse(self, text: str) -> int:
+        try:
+            return self.check(int(text))
+        except ValueError:
+            raise ValueError(f"is not {self.describe()}") from None
+
+    def check(self, value: Any) -> int:
+        if isinstance(value, str):
+            return self.parse(value)
+        if isinstance(value, bool) or value not in self.values:
+            raise ValueError(f"is not {self.describe()}")
+        return int(value)
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(map(str, self.values))
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "integer", "enum": list(self.values)}
+
+
+NAMED_COLOURS: dict[str, tuple[int, int, int, int]] = {
+    "white": (255, 255, 255, 255),
+    "black": (0, 0, 0, 255),
+    "grey": (128, 128, 128, 255),
+    "transparent": (0, 0, 0, 0),
+}
+_HEX = re.compile(r"#?([0-9a-f]{3}|[0-9a-f]{4}|[0-9a-f]{6}|[0-9a-f]{8})")
+
+
+@dataclass(frozen=True)
+class Colour(Kind):
+    """An sRGB colour with alpha, as a name, ``#rgb``, ``#rgba``, ``#rrggbb`` or ``#rrggbbaa``.
+
+    Values are canonical strings (``#rrggbbaa`` or a name) so steps stay hashable and printable.
+    """
+
+    def parse(self, text: str) -> str:
+        lowered = text.strip().lower()
+        if lowered in NAMED_COLOURS:
+            return lowered
+        match = _HEX.fullmatch(lowered)
+        if not match:
+            raise ValueError(f"is not {self.describe()}")
+        digits = match.group(1)
+        if len(digits) <= 4:
+            digits = "".join(c * 2 for c in digits)
+        if len(digits) == 6:
+            digits += "ff"
+        for name, rgba in NAMED_COLOURS.items():
+            if digits == "".join(f"{c:02x}" for c in rgba):
+                return name
+        return "#" + digits
+
+    def describe(self) -> str:
+        return "a colour (" + ", ".join(NAMED_COLOURS) + ", #rgb, #rrggbb or #rrggbbaa)"
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": "^(#?[0-9a-fA-F]{3,8}|[a-z]+)$"}
+
+
+def rgba(colour: str) -> tuple[int, int, int, int]:
+    """The 8-bit RGBA values of a canonical colour string."""
+    if colour in NAMED_COLOURS:
+        return NAMED_COLOURS[colour]
+    return tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5, 7))  # type: ignore[return-value]

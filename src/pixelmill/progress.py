@@ -1,0 +1,65 @@
+"""Progress display for the command line (rich), kept apart so one-image runs without a
+terminal never import it."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+
+from pixelmill.api import Failure, TreeReport, run_tree
+from pixelmill.config import Settings
+from pixelmill.pipeline import Pipeline
+
+
+@contextlib.contextmanager
+def bar_for_one(src: str, quiet: bool) -> Iterator[Callable[[float], None] | None]:
+    """A transient percentage bar for one image, only on an interactive terminal."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task(src.rsplit("/", 1)[-1], total=100)
+        yield lambda percent: bar.update(task, completed=percent)
+
+
+def run_tree_with_progress(
+    src: str, dst: str, pipeline: Pipeline, jobs: int, settings: Settings, quiet: bool
+) -> TreeReport:
+    """Run a folder with a bar counting images, then print a summary and every failure."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+        TimeRemainingColumn,
+    )  # fmt: skip
+
+    from pixelmill.api import plan_tree
+
+    console = Console(stderr=True, highlight=False)
+    total = len(plan_tree(src, dst, pipeline))
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=quiet,
+        transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("images", total=total)
+        report = run_tree(
+            src, dst, pipeline, jobs=jobs, settings=settings,
+            on_result=lambda result: bar.advance(task),
+        )  # fmt: skip
+    for failure in report.failed:
+        console.print(f"failed ({failure.kind}): {failure.message}", markup=False, soft_wrap=True)
+    if not quiet or report.failed:
+        console.print(
+            f"{len(report.done)} done, {len(report.failed)} failed, of {total} images "
+            f"in {report.seconds:.1f} s",
+            markup=False,
+            soft_wrap=True,
+        )
+    return report

@@ -1,0 +1,23 @@
+"""Where bytes come from and go to: paths and fsspec URLs, atomic writes, listings."""
+
+from pixelmill.storage.location import (
+    Location,
+    atomic_output,
+    input_size,
+    is_dir,
+    list_files,
+    locate,
+    open_input,
+    read_head,
+)
+
+__all__ = [
+    "Location",
+    "atomic_output",
+    "input_size",
+    "is_dir",
+    "list_files",
+    "locate",
+    "open_input",
+    "read_head",
+]

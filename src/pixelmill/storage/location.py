@@ -1,0 +1,236 @@
+"""Sources and destinations as paths or URLs, opened through fsspec.
+
+Local paths are handled with ``os`` directly, so libvips can open them itself (memory-mapped,
+no copy through Python) and the command line does not pay fsspec's import for them. Every other
+URL goes through fsspec (``memory://``, ``s3://``, ``gs://``, ``az://``, …); credentials and
+endpoints come from the environment or fsspec's configuration (e.g. ``FSSPEC_S3_ENDPOINT_URL``,
+``AWS_ACCESS_KEY_ID``), never from a pipeline.
+
+Writes are atomic: output is written under a temporary name and committed in one step (a rename
+on local disk, a single upload to object stores, an upload then a move elsewhere), and removed if
+anything fails, so nobody sees a partial file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from pixelmill.errors import PixelmillError, StorageError
+
+ATOMIC_PUT = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "memory", "dropbox"})
+"""Protocols whose single upload only becomes visible once complete."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """A file or folder: a local path, or a protocol and a path for fsspec."""
+
+    protocol: str
+    path: str
+
+    @property
+    def is_local(self) -> bool:
+        return self.protocol == "file"
+
+    @property
+    def url(self) -> str:
+        return self.path if self.is_local else f"{self.protocol}://{self.path}"
+
+    @property
+    def fs(self) -> Any:
+        import fsspec
+
+        try:
+            return fsspec.filesystem(self.protocol)
+        except (ImportError, ValueError) as exc:
+            raise StorageError(f"{self.url}: storage {self.protocol!r} is not available: {exc}")
+
+    @property
+    def name(self) -> str:
+        return self.path.rstrip("/").rsplit("/", 1)[-1]
+
+    def child(self, relative: str) -> Location:
+        """The location ``relative`` (``/``-separated) below this folder."""
+        if self.is_local:
+            return Location("file", os.path.join(self.path, *relative.split("/")))
+        return Location(self.protocol, self.path.rstrip("/") + "/" + relative)
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def locate(url: str | os.PathLike[str] | Location) -> Location:
+    """Parse a path or URL."""
+    if isinstance(url, Location):
+        return url
+    text = os.fspath(url)
+    if not text:
+        raise StorageError("empty path")
+    protocol, sep, rest = text.partition("://")
+    if not sep:
+        return Location("file", os.path.abspath(text))
+    protocol = protocol.lower()
+    if protocol == "file":
+        return Location("file", os.path.abspath(rest))
+    if not rest:
+        raise StorageError(f"{text}: no path after {protocol}://")
+    return Location(protocol, rest)
+
+
+@contextlib.contextmanager
+def _storage_errors(loc: Location, doing: str) -> Iterator[None]:
+    """Turn any failure of a storage backend into one StorageError line."""
+    try:
+        yield
+    except PixelmillError:
+        raise
+    except FileNotFoundError:
+        raise StorageError(f"{loc}: not found") from None
+    except IsADirectoryError:
+        raise StorageError(f"{loc}: is a folder, not a file") from None
+    except PermissionError:
+        raise StorageError(f"{loc}: permission denied while {doing}") from None
+    except OSError as exc:
+        raise StorageError(f"{loc}: {doing} failed: {exc.strerror or exc}") from None
+    except Exception as exc:  # backends raise their own types (botocore, azure, …)
+        raise StorageError(f"{loc}: {doing} failed: {type(exc).__name__}: {exc}") from None
+
+
+def input_size(loc: Location) -> int:
+    """Size in bytes of a source file."""
+    with _storage_errors(loc, "reading"):
+        if loc.is_local:
+            if os.path.isdir(loc.path):
+                raise IsADirectoryError(loc.path)
+            return os.path.getsize(loc.path)
+        info = loc.fs.info(loc.path)
+        if info.get("type") == "directory":
+            raise IsADirectoryError(loc.path)
+        return int(info["size"])
+
+
+@contextlib.contextmanager
+def open_input(loc: Location) -> Iterator[str | IO[bytes]]:
+    """A local path, or an open, seekable binary file for remote sources."""
+    if loc.is_local:
+        yield loc.path
+        return
+    with _storage_errors(loc, "reading"):
+        handle = loc.fs.open(loc.path, "rb")
+    with handle:
+        yield handle
+
+
+def read_head(loc: Location, count: int = 64) -> bytes:
+    """The first bytes of a source (to name what it is when a decoder refuses it)."""
+    with _storage_errors(loc, "reading"):
+        if loc.is_local:
+            with open(loc.path, "rb") as handle:
+                return handle.read(count)
+        with loc.fs.open(loc.path, "rb") as handle:
+            return handle.read(count)
+
+
+@contextlib.contextmanager
+def atomic_output(loc: Location, tmp_dir: str | None = None) -> Iterator[str]:
+    """Yield a local path to write; on success it becomes ``loc`` at once, on failure it vanishes."""
+    token = secrets.token_hex(6)
+    created: str | None = None
+    if loc.is_local:
+        folder, name = os.path.split(loc.path)
+        with _storage_errors(loc, "writing"):
+            created = _make_folders(folder)
+            if os.path.isdir(loc.path):
+                raise IsADirectoryError(loc.path)
+        spool = os.path.join(folder, f".{name}.{token}.part")
+    else:
+        fd, spool = tempfile.mkstemp(prefix="pixelmill-", suffix=".part", dir=tmp_dir)
+        os.close(fd)
+    committed = False
+    try:
+        yield spool
+        with _storage_errors(loc, "writing"):
+            _commit(spool, loc, token)
+        committed = True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(spool)
+        if created and not committed:
+            _remove_empty(os.path.dirname(loc.path), created)
+
+
+def _make_folders(folder: str) -> str | None:
+    """Create ``folder`` and missing parents; return the topmost one created, if any."""
+    top = None
+    probe = folder
+    while probe and not os.path.isdir(probe):
+        top, probe = probe, os.path.dirname(probe)
+    os.makedirs(folder, exist_ok=True)
+    return top
+
+
+def _remove_empty(folder: str, top: str) -> None:
+    """Remove ``folder`` and its parents up to ``top`` while they are empty."""
+    while True:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+        if folder == top:
+            return
+        folder = os.path.dirname(folder)
+
+
+def _commit(spool: str, loc: Location, token: str) -> None:
+    if loc.is_local:
+        os.replace(spool, loc.path)
+        return
+    fs = loc.fs
+    if loc.protocol in ATOMIC_PUT:
+        fs.put_file(spool, loc.path)
+        return
+    staging = f"{loc.path}.{token}.part"
+    fs.put_file(spool, staging)
+    try:
+        fs.mv(staging, loc.path)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            fs.rm(staging)
+        raise
+
+
+def is_dir(loc: Location) -> bool:
+    """Whether the location is an existing folder (or a non-empty prefix)."""
+    with _storage_errors(loc, "listing"):
+        if loc.is_local:
+            return os.path.isdir(loc.path)
+        return bool(loc.fs.isdir(loc.path))
+
+
+def list_files(loc: Location, suffixes: frozenset[str]) -> list[str]:
+    """Paths relative to the folder ``loc`` (``/``-separated, sorted) of files below it whose
+    name ends with one of ``suffixes``; hidden files and folders are skipped."""
+    found: list[str] = []
+    with _storage_errors(loc, "listing"):
+        if loc.is_local:
+            for folder, dirs, files in os.walk(loc.path):
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                rel = os.path.relpath(folder, loc.path)
+                for name in files:
+                    found.append(name if rel == "." else f"{rel}/{name}".replace(os.sep, "/"))
+        else:
+            fs = loc.fs
+            root = fs._strip_protocol(loc.path).rstrip("/") + "/"
+            found = [p[len(root) :] for p in fs.find(root) if p.startswith(root)]
+    return sorted(
+        rel
+        for rel in found
+        if rel.lower().endswith(tuple(suffixes))
+        and not any(part.startswith(".") for part in rel.split("/"))
+    )
