@@ -144,11 +144,11 @@ def atomic_output(loc: Location, tmp_dir: str | None = None) -> Iterator[str]:
     created: str | None = None
     if loc.is_local:
         folder, name = os.path.split(loc.path)
+        spool = os.path.join(folder, f".{name}.{token}.part")
         with _storage_errors(loc, "writing"):
-            created = _make_folders(folder)
             if os.path.isdir(loc.path):
                 raise IsADirectoryError(loc.path)
-        spool = os.path.join(folder, f".{name}.{token}.part")
+            created = _claim(spool)
     else:
         fd, spool = tempfile.mkstemp(prefix="pixelmill-", suffix=".part", dir=tmp_dir)
         os.close(fd)
@@ -163,6 +163,24 @@ def atomic_output(loc: Location, tmp_dir: str | None = None) -> Iterator[str]:
             os.unlink(spool)
         if created and not committed:
             _remove_empty(os.path.dirname(loc.path), created)
+
+
+def _claim(spool: str) -> str | None:
+    """Create the spool file and its folders; return the topmost folder created, if any.
+
+    The spool exists at once so a parallel run tidying an empty folder cannot remove it; if one
+    did so in between, the folders are made again.
+    """
+    created = None
+    for attempt in range(3):
+        created = _make_folders(os.path.dirname(spool)) or created
+        try:
+            with open(spool, "xb"):
+                return created
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+    return created
 
 
 def _make_folders(folder: str) -> str | None:
