@@ -2,7 +2,14 @@
 
 from pixelmill.codecs.info import describe
 from pixelmill.codecs.load import Source, open_source, working_space
-from pixelmill.codecs.save import encoder_available, prepare, to_depth, without_icc, write
+from pixelmill.codecs.save import (
+    encoder_available,
+    prepare,
+    to_depth,
+    without_fields,
+    without_icc,
+    write,
+)
 
 __all__ = [
     "Source",
@@ -11,6 +18,7 @@ __all__ = [
     "open_source",
     "prepare",
     "to_depth",
+    "without_fields",
     "without_icc",
     "working_space",
     "write",

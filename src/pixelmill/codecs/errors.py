@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 DECODER_MARKERS = (
-    "VipsJpeg", "jpegload", "vipspng", "libpng", "pngload", "spng", "webp", "heif", "tiff",
-    "TIFF", "gifload", "VipsForeignLoad", "load error",
+    "VipsJpeg: premature", "VipsJpeg: Corrupt", "VipsJpeg: Bogus", "VipsJpeg: Invalid",
+    "jpegload", "vipspng: libpng read", "pngload", "spng", "webp2vips", "webpload",
+    "webp: unable to parse", "heifload", "heif: Invalid input", "tiff2vips", "tiffload",
+    "gifload", "VipsForeignLoad", "load error", "out of order read",
 )  # fmt: skip
 STORAGE_MARKERS = ("No space left", "Permission denied", "Input/output error", "Disk quota")
 _NOISE = ("unable to call", "unable to load", "unable to write", "bad seek")

@@ -85,10 +85,19 @@ def to_depth(image: pyvips.Image, depth: int) -> pyvips.Image:
     return image
 
 
-def without_icc(image: pyvips.Image) -> pyvips.Image:
-    if "icc-profile-data" not in image.get_fields():
+def without_fields(image: pyvips.Image, names: list[str]) -> pyvips.Image:
+    """The image without those metadata fields (a copy, so others sharing it keep them)."""
+    present = [name for name in names if name in image.get_fields()]
+    if not present:
         return image
-    return image.mutate(lambda m: m.remove("icc-profile-data"))
+    image = image.copy()
+    for name in present:
+        image.remove(name)
+    return image
+
+
+def without_icc(image: pyvips.Image) -> pyvips.Image:
+    return without_fields(image, ["icc-profile-data"])
 
 
 def _options(fmt: Format, args: dict[str, Any], image: pyvips.Image, depth: int) -> dict:
@@ -115,7 +124,7 @@ def _tiff_options(args: dict[str, Any], image: pyvips.Image) -> dict:
     options: dict[str, Any] = {"compression": compression}
     if compression in ("jpeg", "webp"):
         options["Q"] = args.get("q") or 85
-    elif compression in ("deflate", "lzw", "zstd"):
+    elif compression in ("deflate", "lzw"):
         options["predictor"] = "float" if image.format == "float" else "horizontal"
     if args.get("tile") or args.get("pyramid"):
         options.update(tile=True, tile_width=256, tile_height=256)

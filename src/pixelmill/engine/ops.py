@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pyvips
 
-from pixelmill.codecs import without_icc
+from pixelmill.codecs import without_fields, without_icc
 from pixelmill.codecs.load import TURNING_ORIENTATIONS
 from pixelmill.errors import PipelineError
 from pixelmill.pipeline import Step
@@ -23,7 +23,9 @@ Apply = Callable[[pyvips.Image, Step], pyvips.Image]
 Shrink = Callable[..., pyvips.Image]
 INTERESTING = {"centre": "centre", "smart": "attention", "entropy": "entropy"}
 """Gravities that libvips places itself (smartcrop, thumbnail crop)."""
-METADATA_PREFIXES = ("exif-", "xmp-", "iptc-", "png-comment-", "gif-comment", "jpeg-comment")
+METADATA_PREFIXES = (
+    "exif-", "xmp-", "iptc-", "png-comment-", "gif-comment", "jpeg-comment", "orientation",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -216,15 +218,8 @@ def flatten(image: pyvips.Image, step: Step) -> pyvips.Image:
 def strip(image: pyvips.Image, step: Step) -> pyvips.Image:
     if step["icc"] == "srgb" and "icc-profile-data" in image.get_fields():
         image = without_icc(image.icc_transform("srgb", depth=16 if image.format == "ushort" else 8))
-    doomed = [f for f in image.get_fields() if f.startswith(METADATA_PREFIXES)]
-    if not doomed and "orientation" not in image.get_fields():
-        return image
-
-    def remove(mutable: pyvips.Image) -> None:
-        for field in doomed + (["orientation"] if "orientation" in mutable.get_fields() else []):
-            mutable.remove(field)
-
-    return image.mutate(remove)
+    fields = image.get_fields()
+    return without_fields(image, [f for f in fields if f.startswith(METADATA_PREFIXES)])
 
 
 OPS: dict[str, Op] = {

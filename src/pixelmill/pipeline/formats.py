@@ -41,7 +41,7 @@ FORMATS: dict[str, Format] = {
     )
 }
 FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff", "heif": "heic"}
-TIFF_COMPRESSIONS = ("deflate", "none", "lzw", "zstd", "jpeg", "webp")
+TIFF_COMPRESSIONS = ("deflate", "none", "lzw", "packbits", "jpeg", "webp")
 """TIFF compressions, the first the default; jpeg and webp take ``q``."""
 
 READ_EXTENSIONS = frozenset(ext for f in FORMATS.values() for ext in f.extensions)

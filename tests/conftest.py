@@ -1,0 +1,64 @@
+"""Shared fixtures: images made on the spot with libvips, and the command line run in-process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import pyvips
+
+from pixelmill.cli import main
+
+
+def photo(width: int = 320, height: int = 240, bands: int = 3, seed: int = 1) -> pyvips.Image:
+    """A photo-like 8-bit sRGB image: smooth structure plus grain, different in every band."""
+    layers = [
+        pyvips.Image.perlin(width, height, cell_size=max(8, width // 6), uchar=True, seed=seed + i)
+        for i in range(1 if bands <= 2 else 3)
+    ]
+    image = layers[0].bandjoin(layers[1:]) if len(layers) > 1 else layers[0]
+    grain = pyvips.Image.gaussnoise(width, height, sigma=6, seed=seed)
+    image = (image + grain).cast("uchar")
+    if bands in (2, 4):
+        alpha = pyvips.Image.xyz(width, height).extract_band(0) * 255 / max(1, width - 1)
+        image = image.bandjoin(alpha.cast("uchar"))
+    space = "b-w" if bands <= 2 else "srgb"
+    return image.copy(interpretation=space)
+
+
+def deep(image: pyvips.Image) -> pyvips.Image:
+    """The same image at 16 bits per sample."""
+    grey = image.bands - (1 if image.hasalpha() else 0) == 1
+    return image.colourspace("grey16" if grey else "rgb16")
+
+
+@pytest.fixture
+def make_image(tmp_path: Path) -> Callable[..., Path]:
+    """Write an image to a file under tmp_path: ``make_image("a.png", photo(), **saver_options)``."""
+
+    def make(name: str, image: pyvips.Image | None = None, **options) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        (photo() if image is None else image).write_to_file(str(path), **options)
+        return path
+
+    return make
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """Run ``pixelmill ARGS…`` in-process; returns (exit code, stdout, stderr)."""
+
+    def invoke(*args: str | os.PathLike[str]) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as stop:
+            main([os.fspath(a) for a in args])
+        out, err = capsys.readouterr()
+        return int(stop.value.code or 0), out, err
+
+    return invoke
+
+
+def load(path: str | os.PathLike[str]) -> pyvips.Image:
+    return pyvips.Image.new_from_file(os.fspath(path))
