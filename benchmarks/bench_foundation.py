@@ -148,8 +148,7 @@ def measure(argv: list[str], dst: Path) -> tuple[float, float | None, float, flo
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{argv[0]} failed ({proc.returncode}):\n{output}")
-    lines = output.split()
-    work = float(lines[-1]) if argv[0] == PYTHON else None
+    work = float(output.split()[-1]) if argv[0] == PYTHON else None
     size = dst.stat().st_size / 1e6
     dst.unlink()
     return wall, work, usage.ru_maxrss / 1024, size  # ru_maxrss is in KiB on Linux
@@ -161,7 +160,8 @@ def run_case(case: Case, src: Path, repeat: int, work: Path) -> list[Sample]:
         shift = rep % len(CONTESTANTS)
         for contestant in CONTESTANTS[shift:] + CONTESTANTS[:shift]:
             dst = work / f"out-{case.name}-{contestant}{case.suffix}"
-            sample = Sample(case.name, contestant, rep, *measure(command(contestant, case, src, dst), dst))
+            argv = command(contestant, case, src, dst)
+            sample = Sample(case.name, contestant, rep, *measure(argv, dst))
             samples.append(sample)
             work_text = "-" if sample.work_s is None else f"{sample.work_s:.3f}"
             print(f"{case.name:7} {contestant:14} rep {rep}: wall {sample.wall_s:.3f} s, work "
@@ -207,7 +207,7 @@ def markdown(rows: list[dict]) -> str:
         lines.append(
             f"| {r['case']} | {r['contestant']} | {cell(r['wall_s'], '.3f')} | "
             f"{cell(r['work_s'], '.3f')} | {cell(r['peak_rss_mb'], ',.0f')} | "
-            f"{cell(r['output_mb'], ',.1f')} | {cell(r['wall_ratio'], '.2f')} | "
+            f"{cell(r['output_mb'], ',.2f')} | {cell(r['wall_ratio'], '.2f')} | "
             f"{cell(r['work_ratio'], '.2f')} |"
         )
     return "\n".join(lines)

@@ -6,7 +6,7 @@ DECODER_MARKERS = (
     "VipsJpeg: premature", "VipsJpeg: Corrupt", "VipsJpeg: Bogus", "VipsJpeg: Invalid",
     "jpegload", "vipspng: libpng read", "pngload", "spng", "webp2vips", "webpload",
     "webp: unable to parse", "heifload", "heif: Invalid input", "tiff2vips", "tiffload",
-    "gifload", "VipsForeignLoad", "load error", "out of order read",
+    "gifload", "VipsForeignLoad", "load error",
 )  # fmt: skip
 STORAGE_MARKERS = ("No space left", "Permission denied", "Input/output error", "Disk quota")
 _NOISE = ("unable to call", "unable to load", "unable to write", "bad seek")

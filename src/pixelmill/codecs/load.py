@@ -1,5 +1,9 @@
 """Opening images safely: size and pixel limits checked from the header before anything is
-decoded, unreadable files named precisely, EXIF orientation and CMYK handled on load."""
+decoded, unreadable files named precisely, EXIF orientation and CMYK handled on load.
+
+libvips' operation cache is switched off, as image servers do: it keys loads by file name, so
+a file rewritten in place would be served stale to a long-running process.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from pixelmill.codecs.sniff import explain_unreadable
 from pixelmill.config import Settings
 from pixelmill.errors import InputError, LimitError
 from pixelmill.storage import Location
+
+pyvips.cache_set_max(0)
 
 TURNING_ORIENTATIONS = range(3, 9)
 """EXIF orientations whose correction reads the image out of order (rotations, vertical flips)."""

@@ -39,8 +39,11 @@ def _codec(fmt: str) -> dict[str, Any]:
     return {"compression": "av1" if fmt == "avif" else "hevc"} if fmt in ("avif", "heic") else {}
 
 
-def prepare(image: pyvips.Image, fmt: Format, encode: Step | None) -> tuple[pyvips.Image, dict]:
-    """The image converted to what the format holds, and the saver's options.
+def prepare(
+    image: pyvips.Image, fmt: Format, encode: Step | None, *, strip: bool = False
+) -> tuple[pyvips.Image, dict]:
+    """The image converted to what the format holds, and the saver's options; with ``strip``
+    the saver writes no metadata but the ICC profile (savers otherwise add a minimal EXIF).
 
     Alpha, 16-bit samples and ICC profiles are kept where the format can hold them; alpha where
     it cannot is an error (say ``flatten``), since silently dropping it changes the picture.
@@ -65,7 +68,10 @@ def prepare(image: pyvips.Image, fmt: Format, encode: Step | None) -> tuple[pyvi
     image = to_depth(image, depth)
     if fmt.name == "gif" and "icc-profile-data" in image.get_fields():
         image = without_icc(image.icc_transform("srgb"))
-    return image, _options(fmt, args, image, depth)
+    options = _options(fmt, args, image, depth)
+    if strip:
+        options["keep"] = "icc" if "icc-profile-data" in image.get_fields() else "none"
+    return image, options
 
 
 def _default_depth(image: pyvips.Image, fmt: Format) -> int:

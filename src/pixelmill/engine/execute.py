@@ -78,7 +78,8 @@ def execute(
             image = src.decode(random_access=random)
         for step in steps:
             image = OPS[step.op].apply(image, step)
-        image, options = codecs.prepare(image, fmt, pipeline.find("encode"))
+        strip = pipeline.find("strip") is not None
+        image, options = codecs.prepare(image, fmt, pipeline.find("encode"), strip=strip)
         with storage.atomic_output(destination, settings.tmp_dir) as spool:
             codecs.write(
                 image, fmt, options, spool,
