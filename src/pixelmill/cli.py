@@ -136,6 +136,19 @@ def ops(as_json: bool, schema: bool) -> None:
         click.echo()
 
 
+@cli.command()
+@click.argument("dst", default="sample.jpg")
+def sample(dst: str) -> None:
+    """Write the bundled sample photograph (a public-domain NASA portrait) to DST."""
+    from importlib.resources import files
+
+    from pixelmill import api
+
+    photo = files("pixelmill") / "data" / "sample.jpg"
+    outcome = api.run(str(photo), dst)
+    click.echo(f"wrote {outcome.destination} ({outcome.width}×{outcome.height})", err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command, turning every failure into a message and an exit code."""
     debug = "--debug" in (argv or sys.argv[1:]) or bool(os.environ.get("PIXELMILL_DEBUG"))
