@@ -150,7 +150,7 @@ def test_tiff_tiled_pyramid_and_bigtiff(make_image, tmp_path) -> None:
     plain = pixelmill.run(source, tmp_path / "plain.tif")
     tiled = pixelmill.run(source, tmp_path / "tiled.tif", "encode:tiff:tile=true:compression=lzw")
     pyramid = pixelmill.run(source, tmp_path / "pyr.tif", "encode:tiff:pyramid=true")
-    big = pixelmill.run(source, tmp_path / "big.tif", "encode:tiff:bigtiff=true")
+    pixelmill.run(source, tmp_path / "big.tif", "encode:tiff:bigtiff=true")
     with Image.open(plain.destination) as im:
         assert 322 not in im.tag_v2 and im.tag_v2[259] == 8  # strips, deflate
     with Image.open(tiled.destination) as im:

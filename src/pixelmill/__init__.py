@@ -28,7 +28,11 @@ if TYPE_CHECKING:
     from pixelmill.api import info, run, run_tree
     from pixelmill.config import Settings
     from pixelmill.errors import (
-        InputError, LimitError, PipelineError, PixelmillError, StorageError,
+        InputError,
+        LimitError,
+        PipelineError,
+        PixelmillError,
+        StorageError,
     )  # fmt: skip
     from pixelmill.pipeline import Pipeline
 

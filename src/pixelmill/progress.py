@@ -7,7 +7,7 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator
 
-from pixelmill.api import Failure, TreeReport, run_tree
+from pixelmill.api import TreeReport, run_tree
 from pixelmill.config import Settings
 from pixelmill.pipeline import Pipeline
 
@@ -35,7 +35,11 @@ def run_tree_with_progress(
     """Run a folder with a bar counting images, then print a summary and every failure."""
     from rich.console import Console
     from rich.progress import (
-        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
         TimeRemainingColumn,
     )  # fmt: skip
 

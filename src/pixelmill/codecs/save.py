@@ -180,7 +180,9 @@ def write(
         if is_storage_failure(text):
             raise StorageError(f"writing failed: {detail(text)}") from None
         if is_decoder_failure(text):
-            raise InputError(f"{source}: image data is corrupt or truncated: {detail(text)}")
+            raise InputError(
+                f"{source}: image data is corrupt or truncated: {detail(text)}"
+            ) from None
         raise PixelmillError(f"{source}: libvips failed: {detail(text)}") from None
     if progress is not None:
         progress(100.0)

@@ -37,7 +37,7 @@ class Step:
     @classmethod
     def make(cls, op: str, **values: Any) -> Step:
         """Build a step from typed values, validating them like parsed ones."""
-        return _build(_spec(op), {k: (v, _checked) for k, v in values.items()}, ())
+        return _build(_spec(op), {k: (v, _checked) for k, v in values.items()})
 
     @property
     def spec(self) -> StepSpec:
@@ -91,7 +91,7 @@ class Pipeline:
                 except json.JSONDecodeError as exc:
                     raise PipelineError(f"pipeline JSON is invalid: {exc}") from None
             else:
-                return cls._validated(_parse_text_step(t, i) for i, t in enumerate(_split(text)))
+                return cls._validated(_parse_text_step(t) for t in _split(text))
         if isinstance(source, Mapping) or not isinstance(source, Iterable):
             raise PipelineError("pipeline JSON must be a list of steps like {\"op\": \"resize\"}")
         return cls._validated(_parse_json_step(s, i) for i, s in enumerate(source))
@@ -164,7 +164,7 @@ def _spec(op: str) -> StepSpec:
     return spec
 
 
-def _parse_text_step(text: str, index: int) -> Step:
+def _parse_text_step(text: str) -> Step:
     name, *raw_args = text.split(":")
     spec = _spec(name.strip())
     given: dict[str, tuple[Any, Any]] = {}
@@ -189,14 +189,14 @@ def _parse_text_step(text: str, index: int) -> Step:
         if param_name in given:
             raise PipelineError(f"{spec.name}: {param_name} given twice")
         given[param_name] = (value, _parsed)
-    return _build(spec, given, raw_args)
+    return _build(spec, given)
 
 
 def _parse_json_step(item: Any, index: int) -> Step:
     if not isinstance(item, Mapping) or "op" not in item:
         raise PipelineError(f"step {index + 1} must be an object with \"op\", not {item!r}")
     spec = _spec(item["op"])
-    return _build(spec, {k: (v, _checked) for k, v in item.items() if k != "op"}, ())
+    return _build(spec, {k: (v, _checked) for k, v in item.items() if k != "op"})
 
 
 def _parsed(kind: Any, value: Any) -> Any:
@@ -207,7 +207,7 @@ def _checked(kind: Any, value: Any) -> Any:
     return kind.check(value)
 
 
-def _build(spec: StepSpec, given: Mapping[str, tuple[Any, Any]], raw: tuple | list) -> Step:
+def _build(spec: StepSpec, given: Mapping[str, tuple[Any, Any]]) -> Step:
     values: dict[str, Any] = {}
     unknown = [k for k in given if spec.param(k) is None]
     if unknown:

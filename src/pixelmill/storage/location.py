@@ -49,7 +49,9 @@ class Location:
         try:
             return fsspec.filesystem(self.protocol)
         except (ImportError, ValueError) as exc:
-            raise StorageError(f"{self.url}: storage {self.protocol!r} is not available: {exc}")
+            raise StorageError(
+                f"{self.url}: storage {self.protocol!r} is not available: {exc}"
+            ) from None
 
     @property
     def name(self) -> str:
