@@ -72,3 +72,24 @@ def test_spool_is_removed_when_the_writer_fails(tmp_path) -> None:
 def test_unknown_protocol_is_a_storage_error(make_image) -> None:
     with pytest.raises(StorageError, match="storage 'nosuchfs' is not available"):
         pixelmill.run(make_image("a.png"), "nosuchfs://bucket/a.png")
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "size"),
+    [
+        ("thumbnail:100", (100, 75)),  # shrink-on-load from a stream
+        ("thumbnail:100/rotate:90", (75, 100)),
+        ("resize:fit:200/rotate:90/flip:vertical", (150, 200)),  # random access from a stream
+        ("crop:100:100:smart", (100, 100)),
+    ],
+)
+def test_streamed_sources_survive_garbage_collection(pipeline: str, size) -> None:
+    import gc
+
+    memory = fsspec.filesystem("memory")
+    memory.pipe("/pm-stream/a.jpg", photo(800, 600).write_to_buffer(".jpg"))
+    for _ in range(3):
+        gc.collect()
+        out = pixelmill.run("memory://pm-stream/a.jpg", "memory://pm-stream/o.png", pipeline)
+        assert (out.width, out.height) == size
+    memory.rm("/pm-stream", recursive=True)

@@ -39,6 +39,7 @@ class Source:
         self.size = size
         self.settings = settings
         self._handle = handle
+        self._sources: list[pyvips.SourceCustom] = []  # libvips calls back into them until closed
         self.header = self._open("sequential")
         self._check_pixels()
 
@@ -85,6 +86,7 @@ class Source:
         source = pyvips.SourceCustom()
         source.on_read(handle.read)
         source.on_seek(handle.seek)
+        self._sources.append(source)
         return source
 
     def _open(self, access: str) -> pyvips.Image:
