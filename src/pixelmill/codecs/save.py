@@ -17,6 +17,9 @@ from pixelmill.pipeline.formats import FORMATS, TIFF_COMPRESSIONS, Format
 
 BITS = {"uchar": 8, "char": 8, "ushort": 16, "short": 16, "uint": 32, "int": 32,
         "float": 32, "double": 64, "complex": 64, "dpcomplex": 128}  # fmt: skip
+OPTIMIZE_CODING_UP_TO = 16_000_000
+"""Pixels up to which JPEG Huffman tables are optimised: libjpeg then keeps every DCT coefficient
+of the image in memory (about 6 bytes a pixel), which would break streaming on large outputs."""
 BIGTIFF_FROM = 3_500_000_000
 """Uncompressed bytes above which TIFF output switches to 64-bit offsets by default."""
 ALPHA_FORMATS = ", ".join(f for f, spec in FORMATS.items() if spec.alpha)
@@ -112,7 +115,7 @@ def _options(fmt: Format, args: dict[str, Any], image: pyvips.Image, depth: int)
     lossless = bool(args.get("lossless"))
     name = fmt.name
     if name == "jpeg":
-        return {"Q": quality, "optimize_coding": True}
+        return {"Q": quality, "optimize_coding": image.width * image.height <= OPTIMIZE_CODING_UP_TO}
     if name == "png":
         return {"compression": 6 if effort is None else effort, "bitdepth": depth}
     if name == "webp":
