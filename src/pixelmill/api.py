@@ -89,9 +89,11 @@ def run_tree(
     *,
     jobs: int = 1,
     settings: Settings | None = None,
+    on_start: Callable[[int], None] | None = None,
     on_result: Callable[[Outcome | Failure], None] | None = None,
 ) -> TreeReport:
-    """Run a pipeline over every image below ``src``, mirrored into ``dst``, ``jobs`` at a time.
+    """Run a pipeline over every image below ``src``, mirrored into ``dst``, ``jobs`` at a time;
+    ``on_start`` hears how many images were found, ``on_result`` each outcome as it comes.
 
     A failing image is recorded with its reason and never stops the others.
     """
@@ -100,6 +102,8 @@ def run_tree(
     settings = settings or Settings.load()
     parsed = Pipeline.parse(pipeline)
     pairs = plan_tree(src, dst, parsed)
+    if on_start is not None:
+        on_start(len(pairs))
     report = TreeReport()
     started = time.monotonic()
 

@@ -43,25 +43,24 @@ def run_tree_with_progress(
         TimeRemainingColumn,
     )  # fmt: skip
 
-    from pixelmill.api import plan_tree
-
     console = Console(stderr=True, highlight=False)
-    total = len(plan_tree(src, dst, pipeline))
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=quiet,
         transient=True,
     ) as bar:  # fmt: skip
-        task = bar.add_task("images", total=total)
+        task = bar.add_task("images", total=None)
         report = run_tree(
             src, dst, pipeline, jobs=jobs, settings=settings,
+            on_start=lambda total: bar.update(task, total=total),
             on_result=lambda result: bar.advance(task),
         )  # fmt: skip
     for failure in report.failed:
         console.print(f"failed ({failure.kind}): {failure.message}", markup=False, soft_wrap=True)
     if not quiet or report.failed:
         console.print(
-            f"{len(report.done)} done, {len(report.failed)} failed, of {total} images "
+            f"{len(report.done)} done, {len(report.failed)} failed, of "
+            f"{len(report.done) + len(report.failed)} images "
             f"in {report.seconds:.1f} s",
             markup=False,
             soft_wrap=True,

@@ -1,11 +1,10 @@
 """Formats and limits: opening images safely and encoding them."""
 
 from pixelmill.codecs.info import describe
-from pixelmill.codecs.load import Source, open_source, working_space
+from pixelmill.codecs.load import Source, open_source
 from pixelmill.codecs.save import (
     encoder_available,
     prepare,
-    to_depth,
     without_fields,
     without_icc,
     write,
@@ -17,9 +16,7 @@ __all__ = [
     "encoder_available",
     "open_source",
     "prepare",
-    "to_depth",
     "without_fields",
     "without_icc",
-    "working_space",
     "write",
 ]

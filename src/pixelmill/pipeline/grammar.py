@@ -107,9 +107,6 @@ class Pipeline:
     def __str__(self) -> str:
         return "/".join(map(str, self.steps))
 
-    def __len__(self) -> int:
-        return len(self.steps)
-
     def to_json(self) -> list[dict[str, Any]]:
         return [step.to_json() for step in self.steps]
 
