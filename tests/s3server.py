@@ -1,17 +1,19 @@
 """A throwaway S3 server for tests: SeaweedFS's ``weed server`` on loopback, with real signatures.
 
 One process runs the master, a volume server, a filer and the S3 gateway on free ports, with its
-data, log and sockets in a temporary folder that goes away with it. Volumes are small so it starts
+data and log in a temporary folder that goes away with it. Volumes are small so it starts
 in a few seconds with little disk; one identity, with every right, is the only way in.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +29,8 @@ SERVICES = ("master", "volume", "filer", "s3")
 GRPC_SOCKET = "/tmp/seaweedfs-{service}-grpc-{port}.sock"
 """Where ``weed server`` puts its gRPC unix sockets (fixed in weed, whatever TMPDIR says)."""
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -71,13 +75,16 @@ def seaweedfs_s3(timeout: float = 30.0) -> Iterator[S3Server]:
             *(f"-{service}.port={port}" for service, port in http.items()),
             *(f"-{service}.port.grpc={port}" for service, port in grpc.items()),
             f"-filer.localSocket={root / 'filer.sock'}", f"-s3.localSocket={root / 's3.sock'}",
-            "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
-            "-volume.max=32", "-master.volumeSizeLimitMB=32", "-volume.preStopSeconds=0",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",  # no catalog servers on fixed ports
+            "-master.peers=none",  # leads at once; else a volume server may wait 5 s to join
+            "-volume.max=32", "-master.volumeSizeLimitMB=32", "-master.telemetry=false",
         ]  # fmt: skip
         log = root / "weed.log"
         with open(log, "wb") as out:
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out,
-                                       stderr=subprocess.STDOUT)  # fmt: skip
+            process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent if _LIBC else None,
+            )  # fmt: skip
         endpoint = f"http://127.0.0.1:{http['s3']}"
         try:
             _wait_ready(process, endpoint, f"http://127.0.0.1:{http['master']}", log, timeout)
@@ -96,6 +103,11 @@ def _free_ports(count: int) -> list[int]:
         for sock in sockets:
             sock.bind(("127.0.0.1", 0))
         return [sock.getsockname()[1] for sock in sockets]
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: be killed if the test process dies without stopping it."""
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _get(url: str) -> bytes | None:

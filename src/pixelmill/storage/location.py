@@ -3,8 +3,8 @@
 Local paths are handled with ``os`` directly, so libvips can open them itself (memory-mapped,
 no copy through Python) and the command line does not pay fsspec's import for them. Every other
 URL goes through fsspec (``memory://``, ``s3://``, ``gs://``, ``az://``, …); credentials and
-endpoints come from the environment or fsspec's configuration (e.g. ``FSSPEC_S3_ENDPOINT_URL``,
-``AWS_ACCESS_KEY_ID``), never from a pipeline.
+endpoints come from the environment or fsspec's configuration (e.g. ``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL_S3``), never from a pipeline.
 
 Writes are atomic: output is written under a temporary name and committed in one step (a rename
 on local disk, a single upload to object stores, an upload then a move elsewhere), and removed if
@@ -97,7 +97,8 @@ def _storage_errors(loc: Location, doing: str) -> Iterator[None]:
     except IsADirectoryError:
         raise StorageError(f"{loc}: is a folder, not a file") from None
     except PermissionError:
-        raise StorageError(f"{loc}: permission denied while {doing}") from None
+        hint = "" if loc.is_local else " (check the storage credentials)"
+        raise StorageError(f"{loc}: permission denied while {doing}{hint}") from None
     except OSError as exc:
         raise StorageError(f"{loc}: {doing} failed: {exc.strerror or exc}") from None
     except Exception as exc:  # backends raise their own types (botocore, azure, …)
