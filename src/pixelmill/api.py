@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +96,8 @@ def run_tree(
 
     A failing image is recorded with its reason and never stops the others.
     """
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     if jobs < 1:
         raise UsageError(f"jobs must be at least 1, not {jobs}")
     settings = settings or Settings.load()

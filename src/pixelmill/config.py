@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
-from pathlib import Path
 from typing import Any
 
 from pixelmill.errors import UsageError
@@ -55,7 +53,7 @@ class Settings:
         values: dict[str, Any] = {}
         path = config_file or os.environ.get(CONFIG_ENV)
         if path:
-            values.update(_read_toml(Path(path)))
+            values.update(_read_toml(os.fspath(path)))
         for field in dataclasses.fields(cls):
             raw = os.environ.get(ENV_PREFIX + field.name.upper())
             if raw is not None:
@@ -63,9 +61,12 @@ class Settings:
         return cls(**values)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: str) -> dict[str, Any]:
+    import tomllib
+
     try:
-        data = tomllib.loads(path.read_text())
+        with open(path, encoding="utf-8") as handle:
+            data = tomllib.loads(handle.read())
     except OSError as exc:
         raise UsageError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:

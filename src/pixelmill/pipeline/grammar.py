@@ -13,8 +13,6 @@ set ones as ``name=value``, defaults omitted, so ``Pipeline.parse(str(p)) == p``
 
 from __future__ import annotations
 
-import difflib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +84,8 @@ class Pipeline:
         if isinstance(source, str):
             text = source.strip()
             if text.startswith("["):
+                import json
+
                 try:
                     source = json.loads(text)
                 except json.JSONDecodeError as exc:
@@ -155,6 +155,8 @@ def _split(text: str) -> list[str]:
 def _spec(op: str) -> StepSpec:
     spec = STEPS.get(op.lower()) if isinstance(op, str) else None
     if spec is None:
+        import difflib
+
         close = difflib.get_close_matches(str(op).lower(), STEPS, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise PipelineError(f"unknown step {op!r}{hint} (steps: {', '.join(STEPS)})")
@@ -226,6 +228,8 @@ def _build(spec: StepSpec, given: Mapping[str, tuple[Any, Any]]) -> Step:
         try:
             values[param.name] = convert(param.kind, value)
         except ValueError as exc:
+            import json
+
             shown = value if isinstance(value, str) else json.dumps(value)
             raise PipelineError(f"{spec.name}: {param.name} '{shown}' {exc}") from None
     if spec.check and (problem := spec.check(values)):

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -143,7 +141,7 @@ def read_head(loc: Location, count: int = 64) -> bytes:
 @contextlib.contextmanager
 def atomic_output(loc: Location, tmp_dir: str | None = None) -> Iterator[str]:
     """Yield a local path to write; on success it becomes ``loc`` at once, on failure it vanishes."""
-    token = secrets.token_hex(6)
+    token = os.urandom(6).hex()
     created: str | None = None
     if loc.is_local:
         folder, name = os.path.split(loc.path)
@@ -153,6 +151,8 @@ def atomic_output(loc: Location, tmp_dir: str | None = None) -> Iterator[str]:
                 raise IsADirectoryError(loc.path)
             created = _claim(spool)
     else:
+        import tempfile
+
         fd, spool = tempfile.mkstemp(prefix="pixelmill-", suffix=".part", dir=tmp_dir)
         os.close(fd)
     committed = False
