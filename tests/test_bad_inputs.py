@@ -51,7 +51,8 @@ CASES = [
     ("truncated.png", 3, "image data is corrupt or truncated: vipspng: libpng read error"),
     ("empty.png", 3, "empty file (0 bytes)"),
     ("random.jpg", 3, "named .jpg but its content is not a recognised image format"),
-    ("huge.png", 4, "100000×100000 is 10,000.0 megapixels, over the limit of 1,000.0 (max_pixels)"),
+    ("huge.png", 4, "100000×100000 = 10,000,000,000 pixels is over the limit of 1,000,000,000 "
+     "(max_pixels)"),
     ("text.jpg", 3, "named .jpg but it is a text file, not an image"),
     ("bitmap.png", 3, "BMP files are not supported (supported: jpeg, png, webp"),
 ]
@@ -100,7 +101,7 @@ def test_info_refuses_bad_input_the_same_way(cli, tmp_path) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--max-pixels", "1000"], 4, "over the limit of 0.0 (max_pixels)"),
+        (["--max-pixels", "1000"], 4, "100×100 = 10,000 pixels is over the limit of 1,000"),
         (["--max-bytes", "100"], 4, "bytes is over the limit of 100 (max_bytes)"),
     ],
 )

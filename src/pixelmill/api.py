@@ -68,17 +68,39 @@ class TreeReport:
 
 def plan_tree(src: PathLike, dst: PathLike, pipeline: PipelineLike) -> list[tuple[Location, Location]]:
     """Pairs of (source, destination) mirroring every image below ``src`` into ``dst``; with an
-    ``encode`` step the destination takes that format's suffix."""
+    ``encode`` step the destination takes that format's suffix.
+
+    A destination inside the source folder is left out of the listing (so reruns do not feed
+    on their own output); two sources that would share a destination are refused.
+    """
     source, target = storage.locate(src), storage.locate(dst)
-    parsed = Pipeline.parse(pipeline)
-    encode = parsed.find("encode")
-    pairs = []
+    if target.contains(source):
+        raise UsageError(f"{dst}: the destination folder holds the source folder {src}")
+    if not storage.is_dir(target) and _exists(target):
+        raise UsageError(f"{dst}: is a file; give a folder for the outputs of a folder run")
+    encode = Pipeline.parse(pipeline).find("encode")
+    pairs: list[tuple[Location, Location]] = []
+    claimed: dict[str, str] = {}
     for rel in storage.list_files(source, READ_EXTENSIONS):
+        if source.contains(target) and target.contains(source.child(rel)):
+            continue
         out = rel
         if encode is not None:
             out = rel.rsplit(".", 1)[0] + FORMATS[encode["format"]].extensions[0]
+        if (other := claimed.setdefault(out.casefold(), rel)) != rel:
+            raise UsageError(
+                f"{other} and {rel} would both be written to {target.child(out)}; rename one"
+            )
         pairs.append((source.child(rel), target.child(out)))
     return pairs
+
+
+def _exists(loc: Location) -> bool:
+    try:
+        storage.input_size(loc)
+    except PixelmillError:
+        return False
+    return True
 
 
 def run_tree(
@@ -116,12 +138,17 @@ def run_tree(
         except Exception as exc:  # a bug must not stop the other images
             return Failure(str(pair[0]), "internal", 1, f"{pair[0]}: {type(exc).__name__}: {exc}")
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
         for future in as_completed([pool.submit(one, pair) for pair in pairs]):
             result = future.result()
             (report.done if isinstance(result, Outcome) else report.failed).append(result)
             if on_result is not None:
                 on_result(result)
+    except BaseException:  # Ctrl-C: drop the queued images, let running ones finish
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     report.done.sort(key=lambda o: o.source)
     report.failed.sort(key=lambda f: f.source)
     report.seconds = time.monotonic() - started

@@ -40,7 +40,7 @@ def _pipeline_text(value: str) -> str:
     """``-p @file`` reads the pipeline (text or JSON) from a file."""
     if value.startswith("@"):
         try:
-            with open(value[1:], encoding="utf-8") as handle:
+            with open(value[1:], encoding="utf-8-sig") as handle:
                 return handle.read()
         except OSError as exc:
             raise UsageError(f"cannot read pipeline file {value[1:]}: {exc.strerror}") from None
@@ -151,7 +151,9 @@ def sample(dst: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command, turning every failure into a message and an exit code."""
-    debug = "--debug" in (argv or sys.argv[1:]) or bool(os.environ.get("PIXELMILL_DEBUG"))
+    debug = "--debug" in (argv or sys.argv[1:]) or os.environ.get("PIXELMILL_DEBUG", "").lower() in (
+        "1", "true", "yes", "on",
+    )  # fmt: skip
     try:
         code = cli.main(args=argv, prog_name="pixelmill", standalone_mode=False)
     except PixelmillError as exc:

@@ -24,6 +24,8 @@ class Settings:
 
     max_pixels: int = 1_000_000_000
     """Largest input accepted, in pixels (width × height), checked from the header before decoding."""
+    max_output_pixels: int = 4_000_000_000
+    """Largest output accepted, in pixels, checked before anything is computed."""
     max_bytes: int = 4 * 1024**3
     """Largest input file accepted, in bytes."""
     time_limit: float = 600.0
@@ -36,7 +38,7 @@ class Settings:
     """Folder for spool files of remote destinations (default: the system's)."""
 
     def __post_init__(self) -> None:
-        for name in ("max_pixels", "max_bytes", "time_limit"):
+        for name in ("max_pixels", "max_output_pixels", "max_bytes", "time_limit"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"setting {name} must be positive, not {getattr(self, name)}")
         if self.fail_on not in FAIL_ON:
@@ -85,6 +87,8 @@ def _convert(name: str, type_name: Any, raw: Any) -> Any:
     """Convert a TOML or environment value to the field's type (annotations are strings here)."""
     text = str(raw).strip().replace("_", "")
     try:
+        if isinstance(raw, bool) and type_name != "bool":
+            raise ValueError(text)
         if type_name == "int":
             return int(raw) if isinstance(raw, int) else int(text)
         if type_name == "float":
@@ -97,6 +101,8 @@ def _convert(name: str, type_name: Any, raw: Any) -> Any:
             if text.lower() in ("0", "false", "no", "off"):
                 return False
             raise ValueError(text)
+        if not isinstance(raw, str):
+            raise ValueError(text)
     except ValueError:
         raise UsageError(f"setting {name}: {raw!r} is not a valid {type_name}") from None
-    return None if raw == "" else str(raw)
+    return raw or None

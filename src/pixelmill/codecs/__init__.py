@@ -1,22 +1,20 @@
 """Formats and limits: opening images safely and encoding them."""
 
+from pixelmill.codecs.colour import colour_bands, to_srgb, without_fields
+from pixelmill.codecs.errors import classify
 from pixelmill.codecs.info import describe
 from pixelmill.codecs.load import Source, open_source
-from pixelmill.codecs.save import (
-    encoder_available,
-    prepare,
-    without_fields,
-    without_icc,
-    write,
-)
+from pixelmill.codecs.save import encoder_available, prepare, write
 
 __all__ = [
     "Source",
+    "classify",
+    "colour_bands",
     "describe",
     "encoder_available",
     "open_source",
     "prepare",
+    "to_srgb",
     "without_fields",
-    "without_icc",
     "write",
 ]

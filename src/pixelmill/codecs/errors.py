@@ -1,6 +1,8 @@
-"""Reading libvips error text: which part of a failure was decoding, and its informative line."""
+"""Turning libvips failures into pixelmill errors: which part failed, and its informative line."""
 
 from __future__ import annotations
+
+from pixelmill.errors import InputError, PixelmillError, StorageError
 
 DECODER_MARKERS = (
     "VipsJpeg: premature", "VipsJpeg: Corrupt", "VipsJpeg: Bogus", "VipsJpeg: Invalid",
@@ -19,9 +21,11 @@ def detail(message: str) -> str:
     return (useful or lines or ["unknown libvips error"])[0]
 
 
-def is_decoder_failure(message: str) -> bool:
-    return any(marker in message for marker in DECODER_MARKERS)
-
-
-def is_storage_failure(message: str) -> bool:
-    return any(marker in message for marker in STORAGE_MARKERS)
+def classify(message: str, source: str) -> PixelmillError:
+    """The pixelmill error for a libvips failure while processing ``source``."""
+    line = detail(message)
+    if any(marker in message for marker in STORAGE_MARKERS):
+        return StorageError(f"writing failed: {line}")
+    if any(marker in message for marker in DECODER_MARKERS):
+        return InputError(f"{source}: image data is corrupt or truncated: {line}")
+    return PixelmillError(f"{source}: libvips failed: {line}")

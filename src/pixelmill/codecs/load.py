@@ -14,6 +14,7 @@ from typing import IO, Any
 import pyvips
 
 from pixelmill import storage
+from pixelmill.codecs.colour import working_space
 from pixelmill.codecs.errors import detail
 from pixelmill.codecs.sniff import explain_unreadable
 from pixelmill.config import Settings
@@ -26,20 +27,20 @@ TURNING_ORIENTATIONS = range(3, 9)
 """EXIF orientations whose correction reads the image out of order (rotations, vertical flips)."""
 SWAPPING_ORIENTATIONS = range(5, 9)
 """EXIF orientations whose correction swaps width and height."""
-_FOREIGN_SPACES = {"lab", "labq", "labs", "lch", "cmc", "xyz", "yxy", "scrgb", "hsv"}
 
 
 class Source:
     """An opened source: its header is read and checked; pixels are decoded on demand."""
 
     def __init__(
-        self, loc: Location, handle: str | IO[bytes], settings: Settings, size: int
+        self, loc: Location, handle: str | IO[bytes], settings: Settings, size: int | None
     ) -> None:
         self.loc = loc
         self.size = size
         self.settings = settings
         self._handle = handle
         self._sources: list[pyvips.SourceCustom] = []  # libvips calls back into them until closed
+        self._opened: list[pyvips.Image] = []
         self.header = self._open("sequential")
         self._check_pixels()
 
@@ -65,7 +66,7 @@ class Source:
         image = self._open("random") if random_access or turns else self.header
         if self.settings.autorotate:
             image = image.autorot()
-        return working_space(image)
+        return working_space(image, str(self.loc))
 
     def thumbnail(self, width: int, **options: Any) -> pyvips.Image:
         """Decode straight to a smaller size (shrink-on-load), upright when autorotating."""
@@ -77,7 +78,13 @@ class Source:
                 image = pyvips.Image.thumbnail_source(self._vips_source(), width, **options)
         except pyvips.Error as exc:
             raise InputError(f"{self.loc}: cannot decode: {detail(str(exc))}") from None
-        return working_space(image)
+        self._opened.append(image)
+        return working_space(image, str(self.loc))
+
+    def kill(self) -> None:
+        """Make every computation reading this source fail (from any thread): the time limit."""
+        for image in self._opened:
+            image.set_kill(True)
 
     def _vips_source(self) -> pyvips.Source:
         handle = self._handle
@@ -93,47 +100,38 @@ class Source:
         options = {"access": access, "fail_on": self.settings.fail_on}
         try:
             if isinstance(self._handle, str):
-                return pyvips.Image.new_from_file(self._handle, **options)
-            return pyvips.Image.new_from_source(self._vips_source(), "", **options)
+                image = pyvips.Image.new_from_file(self._handle, **options)
+            else:
+                image = pyvips.Image.new_from_source(self._vips_source(), "", **options)
         except pyvips.Error as exc:
             if "not a known" in str(exc):
                 reason = explain_unreadable(self.loc.name, storage.read_head(self.loc))
             else:
                 reason = detail(str(exc))
             raise InputError(f"{self.loc}: {reason}") from None
+        self._opened.append(image)
+        return image
 
     def _check_pixels(self) -> None:
         w, h = self.header.width, self.header.height
         limit = self.settings.max_pixels
         if w * h > limit:
             raise LimitError(
-                f"{self.loc}: {w}×{h} is {w * h / 1e6:,.1f} megapixels, over the limit of "
-                f"{limit / 1e6:,.1f} (max_pixels)"
+                f"{self.loc}: {w}×{h} = {w * h:,} pixels is over the limit of {limit:,} "
+                "(max_pixels)"
             )
 
 
 @contextlib.contextmanager
 def open_source(loc: Location, settings: Settings) -> Iterator[Source]:
-    """Open a source for decoding, after checking its size; it stays open inside the block."""
+    """Open a source for decoding, after checking its size (when the storage knows it); it stays
+    open inside the block."""
     size = storage.input_size(loc)
     if size == 0:
         raise InputError(f"{loc}: empty file (0 bytes)")
-    if size > settings.max_bytes:
+    if size is not None and size > settings.max_bytes:
         raise LimitError(
             f"{loc}: {size:,} bytes is over the limit of {settings.max_bytes:,} (max_bytes)"
         )
     with storage.open_input(loc) as handle:
         yield Source(loc, handle, settings, size)
-
-
-def working_space(image: pyvips.Image) -> pyvips.Image:
-    """CMYK through its ICC profile (embedded, else a standard one), and other colour spaces,
-    converted to sRGB so every step and format can take the image; 16 bits stay 16 bits."""
-    deep = image.format == "ushort"
-    if image.interpretation == "cmyk":
-        return image.icc_transform(
-            "srgb", embedded=True, input_profile="cmyk", depth=16 if deep else 8
-        )
-    if image.interpretation in _FOREIGN_SPACES:
-        return image.colourspace("rgb16" if deep else "srgb")
-    return image

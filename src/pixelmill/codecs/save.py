@@ -1,17 +1,16 @@
-"""Encoding: what each format can hold, the saver options an ``encode`` step asks for, and a
-write that honours the time limit and reports progress."""
+"""Encoding: what each format can hold, the saver options an ``encode`` step asks for, and the
+write that pulls pixels through the graph."""
 
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pyvips
 
-from pixelmill.codecs.errors import detail, is_decoder_failure, is_storage_failure
-from pixelmill.errors import InputError, LimitError, PipelineError, PixelmillError, StorageError
+from pixelmill.codecs.colour import colour_bands, to_depth, to_srgb
+from pixelmill.errors import PipelineError
 from pixelmill.pipeline import Step
 from pixelmill.pipeline.formats import FORMATS, TIFF_COMPRESSIONS, Format
 
@@ -23,6 +22,8 @@ of the image in memory (about 6 bytes a pixel), which would break streaming on l
 BIGTIFF_FROM = 3_500_000_000
 """Uncompressed bytes above which TIFF output switches to 64-bit offsets by default."""
 ALPHA_FORMATS = ", ".join(f for f, spec in FORMATS.items() if spec.alpha)
+EIGHT_BIT_TIFF = ("jpeg", "webp")
+"""TIFF compressions that take 8-bit samples only (webp also RGB only)."""
 
 Progress = Callable[[float], None]
 
@@ -56,21 +57,22 @@ def prepare(
             f"encode: {fmt.name} encoding is not available in this libvips build; use avif"
         )
     args = dict(encode.args) if encode else {}
-    bands = image.bands - (1 if image.hasalpha() else 0)
-    if bands not in (1, 3):
-        raise PipelineError(
-            f"encode: {image.bands}-band {image.interpretation} images cannot be saved as "
-            f"{fmt.name}; it takes grey or RGB, with or without alpha"
-        )
     if image.hasalpha() and not fmt.alpha:
         raise PipelineError(
             f"encode: {fmt.name} cannot hold an alpha channel; add a flatten step "
             f"(e.g. flatten:white) or encode to {ALPHA_FORMATS}"
         )
     depth = args.get("bitdepth") or _default_depth(image, fmt)
+    compression = args.get("compression") or TIFF_COMPRESSIONS[0]
+    if fmt.name == "tiff" and compression in EIGHT_BIT_TIFF:
+        if depth != 8 and args.get("bitdepth"):
+            raise PipelineError(f"encode: tiff with {compression} compression holds 8 bits only")
+        depth = 8
+        if compression == "webp" and colour_bands(image) == 1:
+            image = image.colourspace("srgb")
     image = to_depth(image, depth)
-    if fmt.name == "gif" and "icc-profile-data" in image.get_fields():
-        image = without_icc(image.icc_transform("srgb"))
+    if fmt.name == "gif":
+        image = to_srgb(image)
     options = _options(fmt, args, image, depth)
     if strip:
         options["keep"] = "icc" if "icc-profile-data" in image.get_fields() else "none"
@@ -80,33 +82,6 @@ def prepare(
 def _default_depth(image: pyvips.Image, fmt: Format) -> int:
     bits = BITS[image.format]
     return bits if bits in fmt.depths else fmt.depths[0]
-
-
-def to_depth(image: pyvips.Image, depth: int) -> pyvips.Image:
-    """8 or 16 bits per sample (10 and 12 are carried as 16 for the encoder to reduce)."""
-    grey = image.bands - (1 if image.hasalpha() else 0) == 1
-    if depth == 8 and image.format != "uchar":
-        if image.format == "ushort":
-            return image.colourspace("b-w" if grey else "srgb")
-        return image.cast("uchar")
-    if depth > 8 and image.format != "ushort":
-        return image.colourspace("grey16" if grey else "rgb16")
-    return image
-
-
-def without_fields(image: pyvips.Image, names: list[str]) -> pyvips.Image:
-    """The image without those metadata fields (a copy, so others sharing it keep them)."""
-    present = [name for name in names if name in image.get_fields()]
-    if not present:
-        return image
-    image = image.copy()
-    for name in present:
-        image.remove(name)
-    return image
-
-
-def without_icc(image: pyvips.Image) -> pyvips.Image:
-    return without_fields(image, ["icc-profile-data"])
 
 
 def _options(fmt: Format, args: dict[str, Any], image: pyvips.Image, depth: int) -> dict:
@@ -131,10 +106,10 @@ def _options(fmt: Format, args: dict[str, Any], image: pyvips.Image, depth: int)
 def _tiff_options(args: dict[str, Any], image: pyvips.Image) -> dict:
     compression = args.get("compression") or TIFF_COMPRESSIONS[0]
     options: dict[str, Any] = {"compression": compression}
-    if compression in ("jpeg", "webp"):
+    if compression in EIGHT_BIT_TIFF:
         options["Q"] = args.get("q") or 85
     elif compression in ("deflate", "lzw"):
-        options["predictor"] = "float" if image.format == "float" else "horizontal"
+        options["predictor"] = "horizontal"
     if args.get("tile") or args.get("pyramid"):
         options.update(tile=True, tile_width=256, tile_height=256)
     if args.get("pyramid"):
@@ -148,44 +123,14 @@ def _tiff_options(args: dict[str, Any], image: pyvips.Image) -> dict:
 
 
 def write(
-    image: pyvips.Image,
-    fmt: Format,
-    options: dict,
-    path: str,
-    *,
-    source: str,
-    deadline: float,
-    time_limit: float,
-    progress: Progress | None = None,
+    image: pyvips.Image, fmt: Format, options: dict, path: str, progress: Progress | None = None
 ) -> None:
-    """Run the lazy graph into ``path``, stopping once ``deadline`` (monotonic) has passed."""
-    image = image.copy()
-    killed = False
-
-    def on_eval(img: pyvips.Image, state: Any) -> None:
-        nonlocal killed
-        if progress is not None:
-            progress(state.percent)
-        if time.monotonic() > deadline:
-            killed = True
-            img.set_kill(True)
-
-    image.set_progress(True)
-    image.signal_connect("eval", on_eval)
-    try:
-        getattr(image, fmt.saver)(path, **options)
-    except pyvips.Error as exc:
-        text = str(exc)
-        if killed or time.monotonic() > deadline:
-            raise LimitError(
-                f"{source}: processing took longer than the limit of {time_limit:g} s (time_limit)"
-            ) from None
-        if is_storage_failure(text):
-            raise StorageError(f"writing failed: {detail(text)}") from None
-        if is_decoder_failure(text):
-            raise InputError(
-                f"{source}: image data is corrupt or truncated: {detail(text)}"
-            ) from None
-        raise PixelmillError(f"{source}: libvips failed: {detail(text)}") from None
+    """Run the lazy graph into ``path``, reporting the percentage done (libvips errors are left
+    for the caller to classify)."""
+    if progress is not None:
+        image = image.copy()
+        image.set_progress(True)
+        image.signal_connect("eval", lambda img, state: progress(state.percent))
+    getattr(image, fmt.saver)(path, **options)
     if progress is not None:
         progress(100.0)

@@ -2,21 +2,27 @@
 
 The source is opened (header checked against the limits), the steps are chained without
 computing anything, and the encoder pulls pixels through the graph into an atomic output, so
-memory follows the width of the image and the steps' windows, not its area.
+memory follows the width of the image and the steps' windows, not its area. A watchdog thread
+enforces the time limit by killing every computation that reads the source.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import pyvips
+
 from pixelmill import codecs, storage
+from pixelmill.codecs import Source
 from pixelmill.config import Settings
 from pixelmill.engine.ops import OPS, thumbnail_with
-from pixelmill.errors import UsageError
-from pixelmill.pipeline import Pipeline
+from pixelmill.errors import LimitError, UsageError
+from pixelmill.pipeline import Pipeline, Step
 from pixelmill.pipeline.formats import FORMATS, Format, format_for_path
 from pixelmill.storage import Location
 
@@ -69,28 +75,71 @@ def execute(
     steps = [s for s in pipeline.steps if s.op != "encode"]
     if settings.autorotate:
         steps = [s for s in steps if s.op != "autorotate"]  # done on load
-    with codecs.open_source(source, settings) as src:
-        if steps and steps[0].op == "thumbnail":
-            image = thumbnail_with(src.thumbnail, src.upright_size, steps.pop(0))
-        else:
-            orientation = src.orientation
-            random = any(OPS[s.op].random_access(s, orientation) for s in steps)
-            image = src.decode(random_access=random)
-        for step in steps:
-            image = OPS[step.op].apply(image, step)
-        strip = pipeline.find("strip") is not None
-        image, options = codecs.prepare(image, fmt, pipeline.find("encode"), strip=strip)
-        with storage.atomic_output(destination, settings.tmp_dir) as spool:
-            codecs.write(
-                image, fmt, options, spool,
-                source=str(source),
-                deadline=started + settings.time_limit,
-                time_limit=settings.time_limit,
-                progress=progress,
-            )  # fmt: skip
-            size = os.path.getsize(spool)
+    with codecs.open_source(source, settings) as src, watchdog(
+        settings.time_limit - (time.monotonic() - started), src.kill
+    ) as expired:  # fmt: skip
+        try:
+            image = _graph(src, steps)
+            _check_output(image, settings, source)
+            strip = pipeline.find("strip") is not None
+            image, options = codecs.prepare(image, fmt, pipeline.find("encode"), strip=strip)
+            with storage.atomic_output(destination, settings.tmp_dir) as spool:
+                codecs.write(image, fmt, options, spool, progress)
+                if expired.is_set():
+                    raise pyvips.Error("killed by the time limit")
+                size = os.path.getsize(spool)
+        except pyvips.Error as exc:
+            if expired.is_set():
+                raise LimitError(
+                    f"{source}: processing took longer than the limit of "
+                    f"{settings.time_limit:g} s (time_limit)"
+                ) from None
+            raise codecs.classify(str(exc), str(source)) from None
     return Outcome(
         str(source), str(destination), fmt.name, image.width, image.height, image.bands, size,
         time.monotonic() - started,
     )  # fmt: skip
 
+
+def _graph(src: Source, steps: list[Step]) -> pyvips.Image:
+    """The lazy graph of the steps over the source, opened for random access only if needed."""
+    orientation = src.orientation
+    if steps and steps[0].op == "thumbnail":
+        image = thumbnail_with(src.thumbnail, src.upright_size, steps[0])
+        steps = steps[1:]
+        if any(OPS[s.op].random_access(s, orientation) for s in steps):
+            image = image.copy_memory()  # shrink-on-load streams; later steps need the whole
+    else:
+        random = any(OPS[s.op].random_access(s, orientation) for s in steps)
+        image = src.decode(random_access=random)
+    for step in steps:
+        image = OPS[step.op].apply(image, step)
+    return image
+
+
+def _check_output(image: pyvips.Image, settings: Settings, source: Location) -> None:
+    pixels, limit = image.width * image.height, settings.max_output_pixels
+    if pixels > limit:
+        raise LimitError(
+            f"{source}: the output would be {image.width}×{image.height} = {pixels:,} pixels, "
+            f"over the limit of {limit:,} (max_output_pixels)"
+        )
+
+
+@contextlib.contextmanager
+def watchdog(seconds: float, on_expiry: Callable[[], None]) -> Iterator[threading.Event]:
+    """Call ``on_expiry`` from a timer thread after ``seconds`` unless the block ends first;
+    the event tells whether it fired."""
+    fired = threading.Event()
+
+    def expire() -> None:
+        fired.set()
+        on_expiry()
+
+    timer = threading.Timer(max(0.0, seconds), expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield fired
+    finally:
+        timer.cancel()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pyvips
 
-from pixelmill.codecs import without_fields, without_icc
+from pixelmill.codecs import colour_bands, to_srgb, without_fields
 from pixelmill.codecs.load import TURNING_ORIENTATIONS
 from pixelmill.errors import PipelineError
 from pixelmill.pipeline import Step
@@ -40,10 +40,6 @@ class Op:
 
 def max_value(image: pyvips.Image) -> int:
     return 65535 if image.format == "ushort" else 255
-
-
-def colour_bands(image: pyvips.Image) -> int:
-    return image.bands - (1 if image.hasalpha() else 0)
 
 
 def background(image: pyvips.Image, colour: str | None) -> tuple[pyvips.Image, list[float]]:
@@ -84,7 +80,7 @@ def place(image: pyvips.Image, width: int, height: int, gravity: str) -> pyvips.
 
 
 def _smart(step: Step, orientation: int) -> bool:
-    return step["gravity"] in ("smart", "entropy")
+    return step["gravity"] in ("smart", "entropy")  # None (crop's default) is centre
 
 
 def _fill_smart(step: Step, orientation: int) -> bool:
@@ -131,6 +127,8 @@ def thumbnail_with(shrink: Shrink, size: tuple[int, int], step: Step) -> pyvips.
     mode, gravity = step["mode"], step["gravity"]
     fit = "both" if step["upscale"] else "down"
     if mode == "force":
+        if not step["upscale"]:
+            width, height = min(width, size[0]), min(height, size[1])
         return shrink(width, height=height, size="force")
     if mode == "fit":
         return shrink(width, height=height, size=fit)
@@ -150,7 +148,7 @@ def thumbnail(image: pyvips.Image, step: Step) -> pyvips.Image:
 
 def crop(image: pyvips.Image, step: Step) -> pyvips.Image:
     if step["x"] is None:
-        return place(image, step["width"], step["height"], step["gravity"])
+        return place(image, step["width"], step["height"], step["gravity"] or "centre")
     x, y = step["x"], step["y"]
     if x >= image.width or y >= image.height:
         raise PipelineError(
@@ -190,10 +188,7 @@ def sharpen(image: pyvips.Image, step: Step) -> pyvips.Image:
 def grayscale(image: pyvips.Image, step: Step) -> pyvips.Image:
     if colour_bands(image) == 1:
         return image
-    if "icc-profile-data" in image.get_fields():
-        depth = 16 if image.format == "ushort" else 8
-        image = without_icc(image.icc_transform("srgb", depth=depth))
-    return image.colourspace("grey16" if image.format == "ushort" else "b-w")
+    return to_srgb(image).colourspace("grey16" if image.format == "ushort" else "b-w")
 
 
 def pad(image: pyvips.Image, step: Step) -> pyvips.Image:
@@ -211,13 +206,14 @@ def pad(image: pyvips.Image, step: Step) -> pyvips.Image:
 def flatten(image: pyvips.Image, step: Step) -> pyvips.Image:
     if not image.hasalpha():
         return image
-    _, fill = background(image.extract_band(0, n=colour_bands(image)), step["background"])
-    return image.flatten(background=fill, max_alpha=max_value(image)).cast(image.format)
+    bands = colour_bands(image)
+    _, fill = background(image.extract_band(0, n=bands), step["background"])
+    return image.flatten(background=fill[:bands], max_alpha=max_value(image)).cast(image.format)
 
 
 def strip(image: pyvips.Image, step: Step) -> pyvips.Image:
-    if step["icc"] == "srgb" and "icc-profile-data" in image.get_fields():
-        image = without_icc(image.icc_transform("srgb", depth=16 if image.format == "ushort" else 8))
+    if step["icc"] == "srgb":
+        image = to_srgb(image)
     fields = image.get_fields()
     return without_fields(image, [f for f in fields if f.startswith(METADATA_PREFIXES)])
 

@@ -83,17 +83,19 @@ class Pipeline:
             return source
         if isinstance(source, str):
             text = source.strip()
-            if text.startswith("["):
+            if text.startswith(("[", "{")):
                 import json
 
                 try:
                     source = json.loads(text)
-                except json.JSONDecodeError as exc:
+                except ValueError as exc:
                     raise PipelineError(f"pipeline JSON is invalid: {exc}") from None
             else:
                 return cls._validated(_parse_text_step(t) for t in _split(text))
         if isinstance(source, Mapping) or not isinstance(source, Iterable):
-            raise PipelineError("pipeline JSON must be a list of steps like {\"op\": \"resize\"}")
+            raise PipelineError(
+                "pipeline JSON must be a list of steps, e.g. [{\"op\": \"resize\", ...}]"
+            )
         return cls._validated(_parse_json_step(s, i) for i, s in enumerate(source))
 
     @classmethod

@@ -88,7 +88,10 @@ class Float(Kind):
         if isinstance(value, bool):
             raise ValueError(f"is not {self.describe()}")
         if isinstance(value, int | float):
-            return self._range(float(value))
+            try:
+                return self._range(float(value))
+            except OverflowError:
+                raise ValueError(f"is out of range ({self.describe()})") from None
         return super().check(value)
 
     def _range(self, value: float) -> float:

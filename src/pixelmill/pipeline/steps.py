@@ -14,7 +14,7 @@ from pixelmill.pipeline.kinds import Bool, Choice, Colour, Float, Int, IntChoice
 from pixelmill.pipeline.spec import REQUIRED, Param, declare
 
 MAX_SIDE = 10_000_000
-"""libvips' largest coordinate."""
+"""Largest side a step accepts, in pixels."""
 
 GRAVITIES = (
     "centre", "north", "south", "east", "west",
@@ -34,15 +34,21 @@ _background = Param(
 def _needs_a_side(args: Mapping[str, Any]) -> str | None:
     if args["width"] is None and args["height"] is None:
         return "give width, height or both"
-    if args.get("mode") in ("fill", "force") and None in (args["width"], args["height"]):
+    if args["mode"] in ("fill", "force") and None in (args["width"], args["height"]):
         return f"mode {args['mode']} needs both width and height"
+    return _gravity_for_fill(args)
+
+
+def _gravity_for_fill(args: Mapping[str, Any]) -> str | None:
+    if args["mode"] != "fill" and args["gravity"] != "centre":
+        return f"gravity applies to mode fill only, not {args['mode']}"
     return None
 
 
 def _box_or_gravity(args: Mapping[str, Any]) -> str | None:
     if (args["x"] is None) != (args["y"] is None):
         return "give both x and y for a box, or neither to place by gravity"
-    if args["x"] is not None and args["gravity"] != "centre":
+    if args["x"] is not None and args["gravity"] is not None:
         return "give either x and y or a gravity, not both"
     return None
 
@@ -70,8 +76,9 @@ def _encode_options(args: Mapping[str, Any]) -> str | None:
         allowed = ", ".join(map(str, fmt.depths))
         return f"bitdepth {args['bitdepth']} is not available for {name}; allowed: {allowed}"
     if name != "tiff":
-        for option in ("compression", "tile", "pyramid", "bigtiff"):
-            if args[option] not in (None, False):
+        for option, unset in (("compression", None), ("tile", False), ("pyramid", False),
+                              ("bigtiff", None)):  # fmt: skip
+            if args[option] != unset:
                 return f"{option} applies only to tiff, not {name}"
     return None
 
@@ -103,13 +110,14 @@ declare(
           positional=False),
     Param("gravity", _gravity, "which part fill keeps", "centre", positional=False),
     Param("upscale", Bool(), "allow enlarging", False, positional=False),
+    check=_gravity_for_fill,
 )  # fmt: skip
 declare(
     "crop",
     "cut out width × height, placed by gravity (smart: most interesting part) or at x, y",
     Param("width", _side, "width in pixels (clipped to the image)", REQUIRED),
     Param("height", _side, "height in pixels (clipped to the image)", REQUIRED),
-    Param("gravity", _gravity, "where the box sits", "centre"),
+    Param("gravity", _gravity, "where the box sits (default centre)"),
     Param("x", Int(0, MAX_SIDE), "left edge of a box", positional=False),
     Param("y", Int(0, MAX_SIDE), "top edge of a box", positional=False),
     check=_box_or_gravity,

@@ -14,6 +14,7 @@ anything fails, so nobody sees a partial file.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,39 +28,60 @@ ATOMIC_PUT = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", 
 
 @dataclass(frozen=True)
 class Location:
-    """A file or folder: a local path, or a protocol and a path for fsspec."""
+    """A file or folder: an absolute local path, or a URL that fsspec resolves (chained URLs
+    such as ``simplecache::s3://…`` included)."""
 
-    protocol: str
-    path: str
+    url: str
 
     @property
     def is_local(self) -> bool:
-        return self.protocol == "file"
+        return "://" not in self.url and "::" not in self.url
 
-    @property
-    def url(self) -> str:
-        return self.path if self.is_local else f"{self.protocol}://{self.path}"
-
-    @property
-    def fs(self) -> Any:
-        import fsspec
+    @functools.cached_property
+    def _resolved(self) -> tuple[Any, str]:
+        import fsspec.core
 
         try:
-            return fsspec.filesystem(self.protocol)
+            return fsspec.core.url_to_fs(self.url)
         except (ImportError, ValueError) as exc:
+            protocol = self.url.split("://", 1)[0]
             raise StorageError(
-                f"{self.url}: storage {self.protocol!r} is not available: {exc}"
+                f"{self.url}: storage {protocol!r} is not available: {exc}"
             ) from None
 
     @property
+    def fs(self) -> Any:
+        """The fsspec filesystem of a URL."""
+        return self._resolved[0]
+
+    @property
+    def path(self) -> str:
+        """The local path, or the path within the filesystem of a URL."""
+        return self.url if self.is_local else self._resolved[1]
+
+    @property
+    def atomic_put(self) -> bool:
+        protocols = self.fs.protocol
+        protocols = (protocols,) if isinstance(protocols, str) else protocols
+        return any(p in ATOMIC_PUT for p in protocols)
+
+    @property
     def name(self) -> str:
-        return self.path.rstrip("/").rsplit("/", 1)[-1]
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
 
     def child(self, relative: str) -> Location:
         """The location ``relative`` (``/``-separated) below this folder."""
         if self.is_local:
-            return Location("file", os.path.join(self.path, *relative.split("/")))
-        return Location(self.protocol, self.path.rstrip("/") + "/" + relative)
+            return Location(os.path.join(self.url, *relative.split("/")))
+        return Location(self.url.rstrip("/") + "/" + relative)
+
+    def contains(self, other: Location) -> bool:
+        """Whether ``other`` is this folder or lies below it."""
+        if self.is_local != other.is_local:
+            return False
+        if self.is_local:
+            return os.path.commonpath([self.url, other.url]) == self.url
+        return (other.url.rstrip("/") + "/").startswith(self.url.rstrip("/") + "/")
 
     def __str__(self) -> str:
         return self.url
@@ -72,15 +94,14 @@ def locate(url: str | os.PathLike[str] | Location) -> Location:
     text = os.fspath(url)
     if not text:
         raise StorageError("empty path")
-    protocol, sep, rest = text.partition("://")
-    if not sep:
-        return Location("file", os.path.abspath(text))
-    protocol = protocol.lower()
-    if protocol == "file":
-        return Location("file", os.path.abspath(rest))
-    if not rest:
+    if "://" not in text and "::" not in text:
+        return Location(os.path.abspath(os.path.expanduser(text)))
+    protocol, _, rest = text.partition("://")
+    if protocol.lower() == "file":
+        return Location(os.path.abspath(rest))
+    if not rest.strip("/"):
         raise StorageError(f"{text}: no path after {protocol}://")
-    return Location(protocol, rest)
+    return Location(text)
 
 
 @contextlib.contextmanager
@@ -103,8 +124,9 @@ def _storage_errors(loc: Location, doing: str) -> Iterator[None]:
         raise StorageError(f"{loc}: {doing} failed: {type(exc).__name__}: {exc}") from None
 
 
-def input_size(loc: Location) -> int:
-    """Size in bytes of a source file."""
+def input_size(loc: Location) -> int | None:
+    """Size in bytes of a source file (None where the storage does not say, as some HTTP
+    servers)."""
     with _storage_errors(loc, "reading"):
         if loc.is_local:
             if os.path.isdir(loc.path):
@@ -113,7 +135,7 @@ def input_size(loc: Location) -> int:
         info = loc.fs.info(loc.path)
         if info.get("type") == "directory":
             raise IsADirectoryError(loc.path)
-        return int(info["size"])
+        return None if info.get("size") is None else int(info["size"])
 
 
 @contextlib.contextmanager
@@ -153,7 +175,8 @@ def atomic_output(loc: Location, tmp_dir: str | None = None) -> Iterator[str]:
     else:
         import tempfile
 
-        fd, spool = tempfile.mkstemp(prefix="pixelmill-", suffix=".part", dir=tmp_dir)
+        with _storage_errors(Location(tmp_dir or tempfile.gettempdir()), "spooling"):
+            fd, spool = tempfile.mkstemp(prefix="pixelmill-", suffix=".part", dir=tmp_dir)
         os.close(fd)
     committed = False
     try:
@@ -213,7 +236,7 @@ def _commit(spool: str, loc: Location, token: str) -> None:
         os.replace(spool, loc.path)
         return
     fs = loc.fs
-    if loc.protocol in ATOMIC_PUT:
+    if loc.atomic_put:
         fs.put_file(spool, loc.path)
         return
     staging = f"{loc.path}.{token}.part"
@@ -246,9 +269,8 @@ def list_files(loc: Location, suffixes: frozenset[str]) -> list[str]:
                 for name in files:
                     found.append(name if rel == "." else f"{rel}/{name}".replace(os.sep, "/"))
         else:
-            fs = loc.fs
-            root = fs._strip_protocol(loc.path).rstrip("/") + "/"
-            found = [p[len(root) :] for p in fs.find(root) if p.startswith(root)]
+            root = loc.path.rstrip("/") + "/"
+            found = [p[len(root) :] for p in loc.fs.find(root) if p.startswith(root)]
     return sorted(
         rel
         for rel in found
