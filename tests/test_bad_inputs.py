@@ -172,3 +172,22 @@ def test_wrong_destinations_and_pipelines(cli, make_image, tmp_path, dst, pipeli
 def test_missing_source_is_a_storage_error(cli, tmp_path) -> None:
     status, _, stderr = cli("run", tmp_path / "nope.jpg", tmp_path / "o.png")
     assert status == 5 and f"{tmp_path / 'nope.jpg'}: not found" in stderr
+
+
+def test_sigterm_leaves_no_partial_output(make_image, tmp_path) -> None:
+    import signal
+    import time
+
+    source = make_image("big.png", photo(3000, 3000))
+    out = tmp_path / "out"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pixelmill", "run", str(source), str(out / "o.png"), "-p",
+         "blur:60/sharpen:3"], stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not (out.exists() and os.listdir(out)) and time.monotonic() < deadline:
+        time.sleep(0.01)  # wait until the spool file exists
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=60) == 143
+    assert "pixelmill: stopped: " in child.stderr.read()
+    assert not out.exists() or os.listdir(out) == []

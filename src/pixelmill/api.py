@@ -11,7 +11,7 @@ from typing import Any
 from pixelmill import codecs, storage
 from pixelmill.config import Settings
 from pixelmill.engine import Outcome, execute
-from pixelmill.errors import PixelmillError, UsageError
+from pixelmill.errors import Cancelled, PixelmillError, UsageError
 from pixelmill.pipeline import Pipeline
 from pixelmill.pipeline.formats import FORMATS, READ_EXTENSIONS
 from pixelmill.storage import Location
@@ -133,6 +133,8 @@ def run_tree(
     def one(pair: tuple[Location, Location]) -> Outcome | Failure:
         try:
             return execute(parsed, pair[0], pair[1], settings)
+        except Cancelled:
+            raise  # stops the whole run, not one image
         except PixelmillError as exc:
             return Failure(str(pair[0]), exc.kind, exc.exit_code, str(exc))
         except Exception as exc:  # a bug must not stop the other images
@@ -145,7 +147,7 @@ def run_tree(
             (report.done if isinstance(result, Outcome) else report.failed).append(result)
             if on_result is not None:
                 on_result(result)
-    except BaseException:  # Ctrl-C: drop the queued images, let running ones finish
+    except BaseException:  # cancelled: drop the queued images
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from typing import Any
 
 import click
 
 from pixelmill import __version__
-from pixelmill.errors import PixelmillError, UsageError
+from pixelmill.errors import Cancelled, PixelmillError, UsageError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -149,13 +150,30 @@ def sample(dst: str) -> None:
     click.echo(f"wrote {outcome.destination} ({outcome.width}×{outcome.height})", err=True)
 
 
+_STOPPED_BY: list[int] = []
+
+
+def _stop(signum: int, frame: object) -> None:
+    """SIGINT or SIGTERM: cancel every image in progress. Raising here would not do, as the
+    handler may run inside a libvips callback that swallows exceptions."""
+    from pixelmill.engine import cancel
+
+    _STOPPED_BY.append(signum)
+    cancel()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command, turning every failure into a message and an exit code."""
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     debug = "--debug" in (argv or sys.argv[1:]) or os.environ.get("PIXELMILL_DEBUG", "").lower() in (
         "1", "true", "yes", "on",
     )  # fmt: skip
     try:
         code = cli.main(args=argv, prog_name="pixelmill", standalone_mode=False)
+    except Cancelled as exc:
+        click.echo(f"pixelmill: stopped: {exc}", err=True)
+        code = 128 + _STOPPED_BY[0] if _STOPPED_BY else exc.exit_code
     except PixelmillError as exc:
         if debug:
             raise
@@ -167,9 +185,6 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         code = exc.exit_code
     except click.Abort:
-        click.echo("pixelmill: interrupted", err=True)
-        code = 130
-    except KeyboardInterrupt:
         click.echo("pixelmill: interrupted", err=True)
         code = 130
     except Exception as exc:  # a bug: one line, traceback with --debug

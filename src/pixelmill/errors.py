@@ -48,3 +48,10 @@ class StorageError(PixelmillError):
 
     exit_code = 5
     kind = "storage"
+
+
+class Cancelled(PixelmillError):
+    """The run was stopped from outside (a signal, a cancelled job); nothing was written."""
+
+    exit_code = 130
+    kind = "cancelled"

@@ -3,7 +3,8 @@
 The source is opened (header checked against the limits), the steps are chained without
 computing anything, and the encoder pulls pixels through the graph into an atomic output, so
 memory follows the width of the image and the steps' windows, not its area. A watchdog thread
-enforces the time limit by killing every computation that reads the source.
+enforces the time limit by killing every computation that reads the source; :func:`cancel`
+does the same for every run in the process (on a signal).
 """
 
 from __future__ import annotations
@@ -21,10 +22,21 @@ from pixelmill import codecs, storage
 from pixelmill.codecs import Source
 from pixelmill.config import Settings
 from pixelmill.engine.ops import OPS, thumbnail_with
-from pixelmill.errors import LimitError, UsageError
+from pixelmill.errors import Cancelled, LimitError, UsageError
 from pixelmill.pipeline import Pipeline, Step
 from pixelmill.pipeline.formats import FORMATS, Format, format_for_path
 from pixelmill.storage import Location
+
+_CANCELLED = threading.Event()
+_ACTIVE: set[Source] = set()
+
+
+def cancel() -> None:
+    """Stop every run in this process: running images fail with :class:`Cancelled` and write
+    nothing, later ones refuse to start. Safe to call from a signal handler (no locks)."""
+    _CANCELLED.set()
+    for src in list(_ACTIVE):
+        src.kill()
 
 
 @dataclass(frozen=True)
@@ -75,9 +87,12 @@ def execute(
     steps = [s for s in pipeline.steps if s.op != "encode"]
     if settings.autorotate:
         steps = [s for s in steps if s.op != "autorotate"]  # done on load
+    if _CANCELLED.is_set():
+        raise Cancelled(f"{source}: cancelled before it started")
     with codecs.open_source(source, settings) as src, watchdog(
         settings.time_limit - (time.monotonic() - started), src.kill
     ) as expired:  # fmt: skip
+        _ACTIVE.add(src)
         try:
             image = _graph(src, steps)
             _check_output(image, settings, source)
@@ -85,16 +100,13 @@ def execute(
             image, options = codecs.prepare(image, fmt, pipeline.find("encode"), strip=strip)
             with storage.atomic_output(destination, settings.tmp_dir) as spool:
                 codecs.write(image, fmt, options, spool, progress)
-                if expired.is_set():
-                    raise pyvips.Error("killed by the time limit")
+                _stop_if_interrupted(expired, source, settings)
                 size = os.path.getsize(spool)
         except pyvips.Error as exc:
-            if expired.is_set():
-                raise LimitError(
-                    f"{source}: processing took longer than the limit of "
-                    f"{settings.time_limit:g} s (time_limit)"
-                ) from None
+            _stop_if_interrupted(expired, source, settings)
             raise codecs.classify(str(exc), str(source)) from None
+        finally:
+            _ACTIVE.discard(src)
     return Outcome(
         str(source), str(destination), fmt.name, image.width, image.height, image.bands, size,
         time.monotonic() - started,
@@ -115,6 +127,16 @@ def _graph(src: Source, steps: list[Step]) -> pyvips.Image:
     for step in steps:
         image = OPS[step.op].apply(image, step)
     return image
+
+
+def _stop_if_interrupted(expired: threading.Event, source: Location, settings: Settings) -> None:
+    if _CANCELLED.is_set():
+        raise Cancelled(f"{source}: cancelled; nothing was written")
+    if expired.is_set():
+        raise LimitError(
+            f"{source}: processing took longer than the limit of {settings.time_limit:g} s "
+            "(time_limit)"
+        )
 
 
 def _check_output(image: pyvips.Image, settings: Settings, source: Location) -> None:
