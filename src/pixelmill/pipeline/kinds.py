@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,12 +17,12 @@ _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
 
 
-class Kind:
+class Kind(ABC):
     """Base of argument kinds."""
 
+    @abstractmethod
     def parse(self, text: str) -> Any:
         """The value of a text-form argument."""
-        raise NotImplementedError
 
     def check(self, value: Any) -> Any:
         """The value of a JSON-form argument (already typed by JSON)."""
@@ -32,11 +33,13 @@ class Kind:
     def format(self, value: Any) -> str:
         return str(value)
 
+    @abstractmethod
     def describe(self) -> str:
-        raise NotImplementedError
+        """What values are allowed, completing "is not …"."""
 
+    @abstractmethod
     def schema(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The JSON schema of a value."""
 
 
 @dataclass(frozen=True)
