@@ -60,5 +60,32 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str
     return invoke
 
 
+PEAK_PROBE = """
+import sys
+from pixelmill.cli import main
+try:
+    main(sys.argv[1:])
+finally:
+    status = open("/proc/self/status").read()
+    peak = next(line for line in status.splitlines() if line.startswith("VmHWM"))
+    print("PEAK", int(peak.split()[1]) / 1024, file=sys.stderr)
+"""
+
+
+def pixelmill_peak_mb(*args: str, env: dict[str, str] | None = None) -> float:
+    """Run ``pixelmill ARGS…`` in a fresh process; return its peak resident memory in MB.
+
+    Read from the process's own VmHWM: ``ru_maxrss`` of a child never reads below the peak of
+    the (large) test process that started it.
+    """
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", PEAK_PROBE, *args], capture_output=True,
+                          text=True, env=env, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return float(done.stderr.rsplit("PEAK", 1)[1])
+
+
 def load(path: str | os.PathLike[str]) -> pyvips.Image:
     return pyvips.Image.new_from_file(os.fspath(path))

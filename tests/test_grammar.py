@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from pixelmill.errors import PipelineError
 from pixelmill.pipeline import STEPS, Pipeline, Step
-from pixelmill.pipeline.kinds import Bool, Choice, Colour, Float, Int, IntChoice
+from pixelmill.pipeline.kinds import Bool, Choice, Colour, Float, Int, IntChoice, Name
 
 
 def values_for(kind) -> st.SearchStrategy:
@@ -27,6 +27,8 @@ def values_for(kind) -> st.SearchStrategy:
         return st.sampled_from(kind.values)
     if isinstance(kind, Colour):
         return st.sampled_from(["white", "#123", "#a0b0c0", "#01020304", "transparent"])
+    if isinstance(kind, Name):
+        return st.from_regex(r"[A-Za-z0-9_.\-]{1,20}", fullmatch=True)
     raise AssertionError(f"no strategy for {kind}")
 
 

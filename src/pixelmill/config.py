@@ -35,9 +35,15 @@ class Settings:
     fail_on: str = "truncated"
     """How strict decoding is: none, truncated, error or warning (libvips ``fail_on``)."""
     tmp_dir: str | None = None
-    """Folder for spool files of remote destinations (default: the system's)."""
+    """Folder for spool files (remote destinations, model outputs; default: the system's)."""
+    models_dir: str | None = None
+    """Folder of user models (default: $XDG_DATA_HOME/pixelmill/models)."""
+    threads: int = 0
+    """Threads for model inference (0: every core)."""
 
     def __post_init__(self) -> None:
+        if self.threads < 0:
+            raise UsageError(f"setting threads must be 0 (every core) or more, not {self.threads}")
         for name in ("max_pixels", "max_output_pixels", "max_bytes", "time_limit"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"setting {name} must be positive, not {getattr(self, name)}")

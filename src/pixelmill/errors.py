@@ -29,6 +29,12 @@ class UsageError(PixelmillError):
     kind = "usage"
 
 
+class ModelError(PipelineError):
+    """A model is unknown, fails to load, or does not match its manifest."""
+
+    kind = "model"
+
+
 class InputError(PixelmillError):
     """The input image is empty, truncated, corrupt, or in an unsupported format."""
 

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyvips
 
 from pixelmill import codecs, storage
 from pixelmill.codecs import Source
 from pixelmill.config import Settings
+from pixelmill.engine import tiled
 from pixelmill.engine.ops import OPS, thumbnail_with
 from pixelmill.errors import Cancelled, LimitError, UsageError
 from pixelmill.pipeline import Pipeline, Step
@@ -51,6 +54,8 @@ class Outcome:
     bands: int
     bytes_written: int
     seconds: float
+    notes: tuple[str, ...] = ()
+    """What was chosen on the way (e.g. a model's tile size and batch)."""
 
 
 def output_format(pipeline: Pipeline, destination: Location) -> Format:
@@ -89,13 +94,15 @@ def execute(
         steps = [s for s in steps if s.op != "autorotate"]  # done on load
     if _CANCELLED.is_set():
         raise Cancelled(f"{source}: cancelled before it started")
-    with codecs.open_source(source, settings) as src, watchdog(
-        settings.time_limit - (time.monotonic() - started), src.kill
-    ) as expired:  # fmt: skip
+    notes: list[str] = []
+    with contextlib.ExitStack() as stack:
+        src = stack.enter_context(codecs.open_source(source, settings))
+        remaining = settings.time_limit - (time.monotonic() - started)
+        expired = stack.enter_context(watchdog(remaining, src.kill))
         _ACTIVE.add(src)
         try:
-            image = _graph(src, steps)
-            _check_output(image, settings, source)
+            image = _graph(src, steps, _Context(settings, stack, notes, progress, source))
+            _check_size(image.width, image.height, settings, source)
             strip = pipeline.find("strip") is not None
             image, options = codecs.prepare(image, fmt, pipeline.find("encode"), strip=strip)
             with storage.atomic_output(destination, settings.tmp_dir) as spool:
@@ -109,24 +116,61 @@ def execute(
             _ACTIVE.discard(src)
     return Outcome(
         str(source), str(destination), fmt.name, image.width, image.height, image.bands, size,
-        time.monotonic() - started,
+        time.monotonic() - started, tuple(notes),
     )  # fmt: skip
 
 
-def _graph(src: Source, steps: list[Step]) -> pyvips.Image:
-    """The lazy graph of the steps over the source, opened for random access only if needed."""
+@dataclass(frozen=True)
+class _Context:
+    """What steps beyond plain libvips operations need: settings, a place for files that must
+    outlive the graph's construction, notes and progress."""
+
+    settings: Settings
+    stack: contextlib.ExitStack
+    notes: list[str]
+    progress: Callable[[float], None] | None
+    source: Location
+
+
+def _graph(src: Source, steps: list[Step], ctx: _Context) -> pyvips.Image:
+    """The lazy graph of the steps over the source, opened for random access only if needed;
+    model steps run here, eagerly, through the tiled executor."""
     orientation = src.orientation
+
+    def random_after(index: int) -> bool:
+        return any(s.op in OPS and OPS[s.op].random_access(s, orientation)
+                   for s in steps[index:])  # fmt: skip
+
+    first = 0
     if steps and steps[0].op == "thumbnail":
         image = thumbnail_with(src.thumbnail, src.upright_size, steps[0])
-        steps = steps[1:]
-        if any(OPS[s.op].random_access(s, orientation) for s in steps):
+        first = 1
+        if random_after(1):
             image = image.copy_memory()  # shrink-on-load streams; later steps need the whole
     else:
-        random = any(OPS[s.op].random_access(s, orientation) for s in steps)
-        image = src.decode(random_access=random)
-    for step in steps:
-        image = OPS[step.op].apply(image, step)
+        image = src.decode(random_access=random_after(0))
+    for index in range(first, len(steps)):
+        step = steps[index]
+        if step.op == "model":
+            image = _model(image, step, ctx, random_after(index + 1))
+        else:
+            image = OPS[step.op].apply(image, step)
     return image
+
+
+def _model(image: pyvips.Image, step: Step, ctx: _Context, random: bool) -> pyvips.Image:
+    from pixelmill.models.runtime import session_for
+
+    session = session_for(step["name"], ctx.settings)
+    scale = session.manifest.scale
+    _check_size(image.width * scale, image.height * scale, ctx.settings, ctx.source)
+    plan = tiled.plan_for(session, image.width, step["tile"], step["overlap"], step["batch"])
+    ctx.notes.append(f"{plan.describe(step['name'])} on {session.providers[0]}")
+    spool = ctx.stack.enter_context(
+        tempfile.TemporaryDirectory(prefix="pixelmill-model-", dir=ctx.settings.tmp_dir)
+    )
+    access = "random" if random else "sequential"
+    return tiled.apply_model(image, session, plan, Path(spool), ctx.progress, access)
 
 
 def _stop_if_interrupted(expired: threading.Event, source: Location, settings: Settings) -> None:
@@ -139,11 +183,11 @@ def _stop_if_interrupted(expired: threading.Event, source: Location, settings: S
         )
 
 
-def _check_output(image: pyvips.Image, settings: Settings, source: Location) -> None:
-    pixels, limit = image.width * image.height, settings.max_output_pixels
+def _check_size(width: int, height: int, settings: Settings, source: Location) -> None:
+    pixels, limit = width * height, settings.max_output_pixels
     if pixels > limit:
         raise LimitError(
-            f"{source}: the output would be {image.width}×{image.height} = {pixels:,} pixels, "
+            f"{source}: the output would be {width}×{height} = {pixels:,} pixels, "
             f"over the limit of {limit:,} (max_output_pixels)"
         )
 

@@ -223,3 +223,19 @@ def rgba(colour: str) -> tuple[int, int, int, int]:
     if colour in NAMED_COLOURS:
         return NAMED_COLOURS[colour]
     return tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5, 7))  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Name(Kind):
+    """A plain word (letters, digits, ``-``, ``_``, ``.``), e.g. a model name."""
+
+    def parse(self, text: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.\-]+", text):
+            raise ValueError(f"is not {self.describe()}")
+        return text
+
+    def describe(self) -> str:
+        return "a name of letters, digits, '-', '_' or '.'"
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+$"}

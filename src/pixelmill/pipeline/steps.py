@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pixelmill.pipeline.formats import FORMAT_ALIASES, FORMATS, TIFF_COMPRESSIONS
-from pixelmill.pipeline.kinds import Bool, Choice, Colour, Float, Int, IntChoice
+from pixelmill.pipeline.kinds import Bool, Choice, Colour, Float, Int, IntChoice, Name
 from pixelmill.pipeline.spec import REQUIRED, Param, declare
 
 MAX_SIDE = 10_000_000
@@ -161,6 +161,17 @@ declare(
     "remove metadata (EXIF, XMP, IPTC, comments); the ICC profile is kept, or applied with srgb",
     Param("icc", Choice(("keep", "srgb")), "keep the profile, or convert to sRGB and drop it",
           "keep"),
+)  # fmt: skip
+declare(
+    "model",
+    "run an ONNX model over the image in tiles (any size, bounded memory, no seams)",
+    Param("name", Name(), "model name (pixelmill models list)", REQUIRED),
+    Param("tile", Int(16, 8192), "tile side in pixels (default: the model's, within free memory)",
+          positional=False),
+    Param("overlap", Int(0, 512), "pixels each tile reads past its core (default: the model's "
+          "receptive field, which makes tiled output equal whole-image output)", positional=False),
+    Param("batch", Int(1, 256), "tiles per inference call (default: up to 16 per band)",
+          positional=False),
 )  # fmt: skip
 declare(
     "encode",

@@ -1,0 +1,70 @@
+"""The manifest of a model: what the tiled engine must know to run it correctly."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pixelmill.errors import ModelError
+
+COLOURS = ("rgb", "gray")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A model's description, stored as JSON beside its ONNX file (``NAME.json``)."""
+
+    name: str
+    version: str
+    task: str
+    """What it does, e.g. super-resolution, denoise, dejpeg, filter."""
+    scale: int
+    """Output size over input size (1 for restoration models)."""
+    channels: int
+    """Colour channels in and out (1 or 3); alpha is handled beside the model."""
+    colour: str
+    """Colour space of those channels: rgb or gray."""
+    receptive_field: int
+    """Radius in input pixels that one output pixel depends on: the overlap tiling needs."""
+    tile: int = 256
+    """Preferred tile side in input pixels."""
+    value_range: tuple[float, float] = (0.0, 1.0)
+    """Values that stand for black and white at the model's input and output."""
+    fp16: bool = False
+    """Whether the model may run in half precision on a GPU."""
+    provenance: str = ""
+    licence: str = ""
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.scale not in (1, 2, 3, 4, 8):
+            problems.append(f"scale {self.scale} is not one of 1, 2, 3, 4, 8")
+        if self.channels not in (1, 3):
+            problems.append(f"channels {self.channels} is not 1 or 3")
+        if self.colour not in COLOURS or (self.colour == "gray") != (self.channels == 1):
+            problems.append(f"colour {self.colour!r} does not fit {self.channels} channel(s)")
+        if not 0 <= self.receptive_field <= 512:
+            problems.append(f"receptive_field {self.receptive_field} is not within 0..512")
+        if not 16 <= self.tile <= 8192:
+            problems.append(f"tile {self.tile} is not within 16..8192")
+        if problems:
+            raise ModelError(f"model {self.name}: manifest: {'; '.join(problems)}")
+
+    @classmethod
+    def from_json(cls, text: str, origin: str) -> Manifest:
+        try:
+            data = json.loads(text)
+            data["value_range"] = tuple(data.get("value_range", (0.0, 1.0)))
+            return cls(**data)
+        except ModelError:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise ModelError(f"{origin}: not a valid model manifest: {exc}") from None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)

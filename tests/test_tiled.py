@@ -1,0 +1,160 @@
+"""Tiled inference equals whole-image inference, streams in bounded memory, and shows no seams."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import pyvips
+from conftest import deep, load, photo, pixelmill_peak_mb
+
+import pixelmill
+from pixelmill.config import Settings
+from pixelmill.engine.tiled import windows
+from pixelmill.models import toy
+from pixelmill.models.runtime import session_for
+
+MODELS = {"toy-x1": 1, "toy-x2": 2, "toy-x4": 4}
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    for name, scale in MODELS.items():
+        toy.build(folder, name, scale=scale, seed=scale)
+    toy.build(folder, "toy-grey", scale=2, channels=1, seed=7)
+    return folder
+
+
+@pytest.fixture
+def settings(models_dir, monkeypatch) -> Settings:
+    monkeypatch.setenv("PIXELMILL_MODELS_DIR", str(models_dir))
+    return Settings.load()
+
+
+def array(image: pyvips.Image) -> np.ndarray:
+    dtype = np.uint16 if image.format == "ushort" else np.uint8
+    return np.frombuffer(image.write_to_memory(), dtype).reshape(image.height, image.width,
+                                                                  image.bands)  # fmt: skip
+
+
+def whole_image(name: str, pixels: np.ndarray, settings: Settings) -> np.ndarray:
+    """The model run once over the whole image, as the reference."""
+    session = session_for(name, settings)
+    peak = 65535.0 if pixels.dtype == np.uint16 else 255.0
+    x = pixels.astype(np.float32).transpose(2, 0, 1)[None] / peak
+    if session.manifest.channels == 1:
+        x = x.transpose(1, 0, 2, 3)  # each colour band as its own batch item
+    y = session.run(x)
+    if session.manifest.channels == 1:
+        y = y.transpose(1, 0, 2, 3)
+    return np.clip(np.rint(y[0].transpose(1, 2, 0) * peak), 0, peak)
+
+
+def test_windows_cover_every_pixel_once_with_full_halos() -> None:
+    for length, core, halo in [(300, 64, 3), (257, 257, 5), (10, 64, 3), (129, 64, 0)]:
+        cuts = windows(length, core, halo)
+        assert [c.core0 for c in cuts] == list(range(0, length, core))
+        assert cuts[-1].core1 == length
+        for cut in cuts:
+            assert 0 <= cut.start <= cut.core0 and cut.core1 <= cut.stop <= length
+            assert cut.stop - cut.start == min(core + 2 * halo, length)
+            assert cut.core0 - cut.start >= halo or cut.start == 0
+            assert cut.stop - cut.core1 >= halo or cut.stop == length
+
+
+@pytest.mark.parametrize("tile", [64, 128, 257, 512])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_tiled_equals_whole_image_rgb(make_image, tmp_path, settings, name, tile) -> None:
+    image = photo(300, 220)
+    source = make_image("in.png", image)
+    out = pixelmill.run(source, tmp_path / "o.png", f"model:{name}:tile={tile}:batch=3",
+                        settings=settings)  # fmt: skip
+    expected = whole_image(name, array(image), settings)
+    got = array(load(out.destination))
+    assert got.shape == expected.shape
+    assert np.abs(got.astype(int) - expected).max() <= 1
+
+
+@pytest.mark.parametrize("tile", [64, 257])
+def test_tiled_equals_whole_image_sixteen_bit(make_image, tmp_path, settings, tile) -> None:
+    image = deep(photo(200, 150))
+    source = make_image("in.png", image)
+    out = load(pixelmill.run(source, tmp_path / "o.png", f"model:toy-x2:tile={tile}",
+                             settings=settings).destination)  # fmt: skip
+    assert out.format == "ushort"
+    expected = whole_image("toy-x2", array(image), settings)
+    assert np.abs(array(out).astype(int) - expected).max() <= 1
+
+
+@pytest.mark.parametrize("tile", [64, 128])
+def test_alpha_is_resized_beside_the_model(make_image, tmp_path, settings, tile) -> None:
+    image = photo(200, 150, bands=4)
+    source = make_image("in.png", image)
+    out = load(pixelmill.run(source, tmp_path / "o.png", f"model:toy-x2:tile={tile}",
+                             settings=settings).destination)  # fmt: skip
+    assert (out.bands, out.width, out.height) == (4, 400, 300)
+    colour = whole_image("toy-x2", array(image)[:, :, :3], settings)
+    assert np.abs(array(out)[:, :, :3].astype(int) - colour).max() <= 1
+    alpha = array(image.extract_band(3).resize(2, kernel="lanczos3"))[:, :, 0]
+    assert np.abs(array(out)[:, :, 3].astype(int) - alpha).max() <= 1
+
+
+@pytest.mark.parametrize("tile", [64, 257])
+def test_grey_images_and_grey_models(make_image, tmp_path, settings, tile) -> None:
+    grey = photo(200, 150, bands=1)
+    source = make_image("grey.png", grey)
+    out = load(pixelmill.run(source, tmp_path / "o.png", f"model:toy-x2:tile={tile}",
+                             settings=settings).destination)  # fmt: skip
+    assert (out.bands, out.interpretation) == (1, "b-w")
+    rgb = whole_image("toy-x2", array(grey.colourspace("srgb")), settings).astype(np.uint8)
+    expected = array(pyvips.Image.new_from_array(rgb, interpretation="srgb").colourspace("b-w"))
+    assert np.abs(array(out).astype(int) - expected).max() <= 1
+    colour = photo(200, 150)
+    source = make_image("rgb.png", colour)
+    out = load(pixelmill.run(source, tmp_path / "g.png", f"model:toy-grey:tile={tile}",
+                             settings=settings).destination)  # fmt: skip
+    expected = whole_image("toy-grey", array(colour), settings)
+    assert np.abs(array(out).astype(int) - expected).max() <= 1
+
+
+def test_no_seams_along_tile_borders(make_image, tmp_path, settings) -> None:
+    """Gradient energy across tile borders matches the interior; without overlap it does not
+    match whole-image output, so the check can fail."""
+    image = photo(512, 512)
+    source = make_image("in.png", image)
+    out = array(load(pixelmill.run(source, tmp_path / "o.png", "model:toy-x1:tile=64",
+                                   settings=settings).destination)).astype(float)  # fmt: skip
+    step = np.abs(np.diff(out, axis=1)).mean(axis=(0, 2))  # energy between column x and x+1
+    borders = [x - 1 for x in range(64, 512, 64)]
+    interior = np.delete(step, borders)
+    assert step[borders].mean() == pytest.approx(interior.mean(), rel=0.15)
+    seamy = array(load(pixelmill.run(source, tmp_path / "s.png", "model:toy-x1:tile=64:overlap=0",
+                                     settings=settings).destination)).astype(int)  # fmt: skip
+    assert np.abs(seamy - out).max() > 1
+
+
+def test_model_composes_with_steps_before_and_after(make_image, tmp_path, settings) -> None:
+    image = photo(240, 160)
+    image.set_type(pyvips.GValue.gint_type, "orientation", 6)
+    source = make_image("in.jpg", image)
+    out = pixelmill.run(source, tmp_path / "o.webp",
+                        "autorotate/crop:100:100/model:toy-x2/rotate:90/sharpen:0.3/encode:webp",
+                        settings=settings)  # fmt: skip
+    assert (out.width, out.height) == (200, 200)
+    assert "model toy-x2: tile" in out.notes[0] and "batch" in out.notes[0]
+
+
+def test_large_model_run_streams_in_bounded_memory(tmp_path, models_dir) -> None:
+    import os
+
+    source = tmp_path / "big.jpg"
+    photo(2500, 2000).write_to_file(str(source), Q=90)
+    env = {**os.environ, "PIXELMILL_MODELS_DIR": str(models_dir)}
+    small = pixelmill_peak_mb("run", str(source), str(tmp_path / "s.jpg"), "-p",
+                              "crop:250:2000/model:toy-x2:tile=128:batch=4", "-q", env=env)  # fmt: skip
+    large = pixelmill_peak_mb("run", str(source), str(tmp_path / "o.jpg"), "-p",
+                              "model:toy-x2:tile=128:batch=4", "-q", env=env)  # fmt: skip
+    assert load(tmp_path / "o.jpg").width == 5000
+    # ten times the width (and area): memory grows with the band, far less than the 240 MB of
+    # float32 pixels the whole output would need
+    assert large - small < 60, f"{small:.0f} MB for 250 wide, {large:.0f} MB for 2500 wide"
