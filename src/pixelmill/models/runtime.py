@@ -66,7 +66,8 @@ def _load(model: ModelFile, settings: Settings) -> Session:
     try:
         session = ort.InferenceSession(str(model.path), options, providers=list(providers))
     except Exception as exc:  # onnxruntime raises its own exception types
-        raise ModelError(f"model {manifest.name}: cannot load {model.path.name}: {exc}") from None
+        reason = str(exc).rsplit("failed:", 1)[-1].strip()
+        raise ModelError(f"model {manifest.name}: cannot load its ONNX file: {reason}") from None
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1 or len(outputs) < 1:
         raise ModelError(f"model {manifest.name}: takes {len(inputs)} inputs; tiling needs one")
