@@ -87,6 +87,8 @@ def run(ctx: click.Context, src: str, dst: str, pipeline: str, jobs: int, max_pi
     with bar_for_one(src, quiet) as progress:
         outcome = api.run(src, dst, parsed, settings=settings, progress=progress)
     if not quiet:
+        for note in outcome.notes:
+            click.echo(note, err=True)
         click.echo(
             f"wrote {outcome.destination} ({outcome.format}, {outcome.width}×{outcome.height}, "
             f"{outcome.bytes_written:,} bytes) in {outcome.seconds:.2f} s",
