@@ -1,6 +1,6 @@
 """Writing a PNG band by band from numpy rows, as the tiled executor's disk-backed output.
 
-Written by hand (chunks and a zlib stream, no filtering, fast compression) because libvips
+Written by hand (chunks and a zlib stream of stored blocks, no filtering) because libvips
 cannot take pixels from Python incrementally, and the formats it can read back without decoding
 (raw, .v) are memory-mapped, which makes resident memory grow with the image's area; libvips
 reads a PNG sequentially through read(), so the whole chain stays bounded by the band.
@@ -16,6 +16,8 @@ import numpy as np
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
+ROWS_PER_CHUNK = 16
+"""Rows compressed at a time, so the writer's buffers stay small beside the band."""
 """PNG colour type by number of bands: grey, grey+alpha, RGB, RGBA."""
 
 
@@ -27,7 +29,7 @@ class PngBandWriter:
         self._rows_left = height
         self._shape = (width, bands)
         self._dtype = np.dtype(">u2") if depth == 16 else np.dtype(np.uint8)
-        self._deflate = zlib.compressobj(1)
+        self._deflate = zlib.compressobj(0)  # stored: the spool is read once, soon
         out.write(SIGNATURE)
         self._chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, COLOUR_TYPES[bands],
                                          0, 0, 0))  # fmt: skip
@@ -36,11 +38,14 @@ class PngBandWriter:
         """Append rows (h × width × bands, 8- or 16-bit)."""
         if rows.shape[1:] != self._shape or rows.shape[0] > self._rows_left:
             raise ValueError(f"rows of shape {rows.shape} do not fit the PNG")
-        height = rows.shape[0]
-        raw = np.zeros((height, 1 + rows.shape[1] * rows.shape[2] * self._dtype.itemsize), np.uint8)
-        raw[:, 1:] = rows.astype(self._dtype, copy=False).reshape(height, -1).view(np.uint8)
-        self._chunk(b"IDAT", self._deflate.compress(raw))
-        self._rows_left -= height
+        width = rows.shape[1] * rows.shape[2] * self._dtype.itemsize
+        raw = np.zeros((ROWS_PER_CHUNK, 1 + width), np.uint8)  # filter byte 0 leads each row
+        for first in range(0, rows.shape[0], ROWS_PER_CHUNK):
+            part = rows[first : first + ROWS_PER_CHUNK]
+            count = part.shape[0]
+            raw[:count, 1:] = part.astype(self._dtype, copy=False).reshape(count, -1).view(np.uint8)
+            self._chunk(b"IDAT", self._deflate.compress(raw[:count]))
+        self._rows_left -= rows.shape[0]
 
     def close(self) -> None:
         if self._rows_left:

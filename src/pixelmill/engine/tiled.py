@@ -175,11 +175,14 @@ def _run_band(session: Session, window: np.ndarray, row: Window, cols: list[Wind
         outputs = _run(session, tiles)
         if per_channel:
             outputs = outputs.reshape(len(group), bands, *outputs.shape[2:])
+        outputs -= low  # in place, to spare band-sized temporaries
+        outputs *= peak / (high - low)
+        np.rint(outputs, out=outputs)
+        np.clip(outputs, 0, peak, out=outputs)
         for col, tile in zip(group, outputs):
             left, right = (col.core0 - col.start) * scale, (col.core1 - col.start) * scale
-            core = tile[:, top:bottom, left:right].transpose(1, 2, 0)
-            values = (core - low) * (peak / (high - low))
-            out[:, col.core0 * scale : col.core1 * scale] = np.clip(np.rint(values), 0, peak)
+            out[:, col.core0 * scale : col.core1 * scale] = tile[:, top:bottom,
+                                                                 left:right].transpose(1, 2, 0)
     return out
 
 
