@@ -116,7 +116,7 @@ def main() -> None:
     if len(rows) == 2:
         ratio = rows[1]["pixelmill_peak_mb"] / rows[0]["pixelmill_peak_mb"]
         print(f"peak RSS {rows[1]['case']} / {rows[0]['case']}: {ratio:.2f}")
-    out = HERE / "results" / ("tiled-quick.json" if args.quick else "tiled.json")
+    out = args.work / "tiled-quick.json" if args.quick else HERE / "results" / "tiled.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(rows, indent=2))
     print("| case | plan | pixelmill wall s | peak RSS MB | pure inference s | wall / inference |")
