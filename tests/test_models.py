@@ -76,3 +76,8 @@ def test_unknown_model_in_a_pipeline(cli, make_image, tmp_path, models_dir) -> N
     status, _, stderr = cli("run", make_image("a.png"), tmp_path / "o.png", "-p", "model:nope")
     assert status == 2 and "unknown model 'nope'" in stderr
     assert not (tmp_path / "o.png").exists()
+
+
+def test_adding_a_missing_model_is_a_storage_error(cli, tmp_path, models_dir) -> None:
+    status, _, stderr = cli("models", "add", tmp_path / "absent.onnx")
+    assert status == 5 and "absent.onnx: not found" in stderr

@@ -75,12 +75,16 @@ def test_tiled_equals_whole_image_rgb(make_image, tmp_path, settings, name, tile
     assert np.abs(got.astype(int) - expected).max() <= 1
 
 
+def run_model(make_image, tmp_path, image: pyvips.Image, pipeline: str,
+              settings: Settings) -> pyvips.Image:  # fmt: skip
+    source = make_image("in.png", image)
+    return load(pixelmill.run(source, tmp_path / "o.png", pipeline, settings=settings).destination)
+
+
 @pytest.mark.parametrize("tile", [64, 257])
 def test_tiled_equals_whole_image_sixteen_bit(make_image, tmp_path, settings, tile) -> None:
     image = deep(photo(200, 150))
-    source = make_image("in.png", image)
-    out = load(pixelmill.run(source, tmp_path / "o.png", f"model:toy-x2:tile={tile}",
-                             settings=settings).destination)  # fmt: skip
+    out = run_model(make_image, tmp_path, image, f"model:toy-x2:tile={tile}", settings)
     assert out.format == "ushort"
     expected = whole_image("toy-x2", array(image), settings)
     assert np.abs(array(out).astype(int) - expected).max() <= 1
@@ -89,9 +93,7 @@ def test_tiled_equals_whole_image_sixteen_bit(make_image, tmp_path, settings, ti
 @pytest.mark.parametrize("tile", [64, 128])
 def test_alpha_is_resized_beside_the_model(make_image, tmp_path, settings, tile) -> None:
     image = photo(200, 150, bands=4)
-    source = make_image("in.png", image)
-    out = load(pixelmill.run(source, tmp_path / "o.png", f"model:toy-x2:tile={tile}",
-                             settings=settings).destination)  # fmt: skip
+    out = run_model(make_image, tmp_path, image, f"model:toy-x2:tile={tile}", settings)
     assert (out.bands, out.width, out.height) == (4, 400, 300)
     colour = whole_image("toy-x2", array(image)[:, :, :3], settings)
     assert np.abs(array(out)[:, :, :3].astype(int) - colour).max() <= 1
@@ -158,3 +160,11 @@ def test_large_model_run_streams_in_bounded_memory(tmp_path, models_dir) -> None
     # ten times the width (and area): memory grows with the band, far less than the 240 MB of
     # float32 pixels the whole output would need
     assert large - small < 60, f"{small:.0f} MB for 250 wide, {large:.0f} MB for 2500 wide"
+
+
+def test_truncated_input_through_a_model_names_the_decoder(tmp_path, settings) -> None:
+    data = photo(600, 400).write_to_buffer(".jpg")
+    (tmp_path / "t.jpg").write_bytes(data[: len(data) // 3])
+    with pytest.raises(pixelmill.InputError, match="VipsJpeg: premature end"):
+        pixelmill.run(tmp_path / "t.jpg", tmp_path / "o.png", "model:toy-x1", settings=settings)
+    assert not (tmp_path / "o.png").exists()

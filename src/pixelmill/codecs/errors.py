@@ -11,7 +11,7 @@ DECODER_MARKERS = (
     "gifload", "VipsForeignLoad", "load error",
 )  # fmt: skip
 STORAGE_MARKERS = ("No space left", "Permission denied", "Input/output error", "Disk quota")
-_NOISE = ("unable to call", "unable to load", "unable to write", "bad seek")
+_NOISE = ("unable to call", "unable to load", "unable to write", "unable to fetch", "bad seek")
 
 
 def detail(message: str) -> str:

@@ -105,7 +105,7 @@ class Source:
                 image = pyvips.Image.new_from_source(self._vips_source(), "", **options)
         except pyvips.Error as exc:
             if "not a known" in str(exc):
-                reason = explain_unreadable(self.loc.name, storage.read_head(self.loc))
+                reason = explain_unreadable(self.loc.name, storage.read_bytes(self.loc, 64))
             else:
                 reason = detail(str(exc))
             raise InputError(f"{self.loc}: {reason}") from None

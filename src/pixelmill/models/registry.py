@@ -73,9 +73,8 @@ def add(url: str, settings: Settings) -> ModelFile:
     try:
         for suffix in (".onnx", ".json"):
             source = storage.locate(url[: -len(".onnx")] + suffix)
+            data = storage.read_bytes(source)
             part = target / f".{source.name}.adding"
-            with storage.open_input(source) as handle:
-                data = Path(handle).read_bytes() if isinstance(handle, str) else handle.read()
             part.write_bytes(data)
             staged.append(part)
         manifest = Manifest.from_json(staged[1].read_text(), url)

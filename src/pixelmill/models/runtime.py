@@ -72,7 +72,8 @@ def _load(model: ModelFile, settings: Settings) -> Session:
     if len(inputs) != 1 or len(outputs) < 1:
         raise ModelError(f"model {manifest.name}: takes {len(inputs)} inputs; tiling needs one")
     shape = inputs[0].shape
-    if len(shape) != 4 or shape[1] not in (manifest.channels, None) and not isinstance(shape[1], str):
+    fixed_channels = isinstance(shape[1], int) if len(shape) == 4 else False
+    if len(shape) != 4 or fixed_channels and shape[1] != manifest.channels:
         raise ModelError(f"model {manifest.name}: input shape {shape} is not N×{manifest.channels}×H×W")
     dtype = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
     loaded = Session(manifest, tuple(session.get_providers()), session, inputs[0].name, dtype)

@@ -8,7 +8,7 @@ from pixelmill.storage.location import (
     list_files,
     locate,
     open_input,
-    read_head,
+    read_bytes,
 )
 
 __all__ = [
@@ -19,5 +19,5 @@ __all__ = [
     "list_files",
     "locate",
     "open_input",
-    "read_head",
+    "read_bytes",
 ]

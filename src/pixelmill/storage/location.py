@@ -150,8 +150,8 @@ def open_input(loc: Location) -> Iterator[str | IO[bytes]]:
         yield handle
 
 
-def read_head(loc: Location, count: int = 64) -> bytes:
-    """The first bytes of a source (to name what it is when a decoder refuses it)."""
+def read_bytes(loc: Location, count: int = -1) -> bytes:
+    """A source's bytes: all of them, or the first ``count``."""
     with _storage_errors(loc, "reading"):
         if loc.is_local:
             with open(loc.path, "rb") as handle:
