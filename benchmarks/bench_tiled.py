@@ -1,9 +1,9 @@
 """A ×2 model over 8,000² and 20,000² JPEGs: ``pixelmill run`` (the tiled engine, JPEG in and
 out) against the model's pure inference on the same tiles, in the same run.
 
-``inference`` loads the same session, plans the same tiles (tile, overlap, batch) with the
-engine's own planner, and times ``session.run`` over every batch with no decoding, spooling or
-encoding. Every run is a fresh process; peak RSS is the process's own VmHWM.
+``inference`` loads the bare ONNX model in onnxruntime with the engine's session options, plans
+the same tiles (tile, overlap, batch) with the engine's own planner, and times ``run`` over every
+batch of float tiles, with no decoding, pixel conversion, spooling or encoding. Every run is a fresh process; peak RSS is the process's own VmHWM.
 
     python benchmarks/bench_tiled.py            # full run: takes a while
     python benchmarks/bench_tiled.py --quick    # 1,000² and 2,000², to smoke-test
@@ -38,20 +38,26 @@ from pixelmill.cli import main
 main(sys.argv[1:])
 """
 INFERENCE = PROBE + """
-import time, numpy as np
+import time, numpy as np, onnxruntime
 from pixelmill.config import Settings
 from pixelmill.engine.tiled import plan_for, windows
-from pixelmill.models.runtime import session_for
+from pixelmill.models.pixelio import working_bytes
+from pixelmill.models.registry import find
+from pixelmill.models.runtime import session_options
 width, height = int(sys.argv[1]), int(sys.argv[2])
-session = session_for(sys.argv[3], Settings.load())
-plan = plan_for(session, width, None, None, None)
+settings = Settings.load()
+model = find(sys.argv[3], settings)
+session = onnxruntime.InferenceSession(str(model.path), session_options(settings),
+                                       providers=["CPUExecutionProvider"])
+feed = session.get_inputs()[0].name
+plan = plan_for(model.manifest, working_bytes(model.path), width, None, None, None)
 rows, cols = windows(height, plan.tile, plan.halo), windows(width, plan.tile, plan.halo)
 tile_h, tile_w = rows[0].stop - rows[0].start, cols[0].stop - cols[0].start
 batches = [min(plan.batch, len(cols) - i) for i in range(0, len(cols), plan.batch)] * len(rows)
 rng = np.random.default_rng(0)
 started = time.perf_counter()
 for size in batches:
-    session.run(rng.random((size, 3, tile_h, tile_w), dtype=np.float32))
+    session.run(None, {feed: rng.random((size, 3, tile_h, tile_w), dtype=np.float32)})
 print("SECONDS", time.perf_counter() - started, file=sys.stderr)
 print("PLAN", plan.describe(sys.argv[3]), file=sys.stderr)
 """

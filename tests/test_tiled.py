@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import onnxruntime
 import pytest
 import pyvips
 from conftest import deep, load, photo, pixelmill_peak_mb
 
 import pixelmill
 from pixelmill.config import Settings
-from pixelmill.engine.tiled import windows
+from pixelmill.errors import ModelError
+from pixelmill.engine.tiled import blend, run_tiles, windows
 from pixelmill.models import toy
-from pixelmill.models.runtime import session_for
+from pixelmill.models.registry import find
 
 MODELS = {"toy-x1": 1, "toy-x2": 2, "toy-x4": 4}
 
@@ -22,6 +24,7 @@ def models_dir(tmp_path_factory):
     for name, scale in MODELS.items():
         toy.build(folder, name, scale=scale, seed=scale)
     toy.build(folder, "toy-grey", scale=2, channels=1, seed=7)
+    toy.build(folder, "toy-deep", scale=1, layers=8, seed=8)
     return folder
 
 
@@ -38,20 +41,21 @@ def array(image: pyvips.Image) -> np.ndarray:
 
 
 def whole_image(name: str, pixels: np.ndarray, settings: Settings) -> np.ndarray:
-    """The model run once over the whole image, as the reference."""
-    session = session_for(name, settings)
+    """The model run once over the whole image with onnxruntime alone, as the reference."""
+    model = find(name, settings)
+    session = onnxruntime.InferenceSession(str(model.path), providers=["CPUExecutionProvider"])
     peak = 65535.0 if pixels.dtype == np.uint16 else 255.0
     x = pixels.astype(np.float32).transpose(2, 0, 1)[None] / peak
-    if session.manifest.channels == 1:
+    if model.manifest.channels == 1:
         x = x.transpose(1, 0, 2, 3)  # each colour band as its own batch item
-    y = session.run(x)
-    if session.manifest.channels == 1:
+    y = session.run(None, {session.get_inputs()[0].name: x})[0]
+    if model.manifest.channels == 1:
         y = y.transpose(1, 0, 2, 3)
     return np.clip(np.rint(y[0].transpose(1, 2, 0) * peak), 0, peak)
 
 
 def test_windows_cover_every_pixel_once_with_full_halos() -> None:
-    for length, core, halo in [(300, 64, 3), (257, 257, 5), (10, 64, 3), (129, 64, 0)]:
+    for length, core, halo in [(300, 64, 3), (257, 257, 5), (10, 64, 3), (129, 64, 0), (257, 128, 3)]:
         cuts = windows(length, core, halo)
         assert [c.core0 for c in cuts] == list(range(0, length, core))
         assert cuts[-1].core1 == length
@@ -60,6 +64,7 @@ def test_windows_cover_every_pixel_once_with_full_halos() -> None:
             assert cut.stop - cut.start == min(core + 2 * halo, length)
             assert cut.core0 - cut.start >= halo or cut.start == 0
             assert cut.stop - cut.core1 >= halo or cut.stop == length
+        assert [c.start for c in cuts] == sorted(c.start for c in cuts)
 
 
 @pytest.mark.parametrize("tile", [64, 128, 257, 512])
@@ -168,3 +173,99 @@ def test_truncated_input_through_a_model_names_the_decoder(tmp_path, settings) -
     with pytest.raises(pixelmill.InputError, match="VipsJpeg: premature end"):
         pixelmill.run(tmp_path / "t.jpg", tmp_path / "o.png", "model:toy-x1", settings=settings)
     assert not (tmp_path / "o.png").exists()
+
+
+def test_blend_weights_sum_to_one() -> None:
+    flat = np.full((4, 10, 3), 200, np.uint8)
+    assert (blend(flat, flat, axis=1) == flat).all()
+    ramp = blend(np.zeros((10, 4), np.uint16), np.full((10, 4), 1000, np.uint16), axis=0)
+    assert (np.diff(ramp[:, 0].astype(int)) > 0).all() and ramp[0, 0] == 50 and ramp[-1, 0] == 950
+
+
+def border_and_interior_energy(pixels: np.ndarray, tile: int) -> tuple[float, float]:
+    """Mean absolute step between neighbouring columns, across tile borders and elsewhere."""
+    step = np.abs(np.diff(pixels.astype(float), axis=1)).mean(axis=(0, 2))
+    borders = [x - 1 for x in range(tile, pixels.shape[1], tile)]
+    return step[borders].mean(), np.delete(step, borders).mean()
+
+
+def test_overlap_below_the_receptive_field_is_blended(make_image, tmp_path, settings) -> None:
+    """toy-deep sees 8 pixels around; with an overlap of 4 no tile can be exact, and the tiles
+    are cross-faded over 8 pixels: far closer to whole-image inference than plain cropping
+    (overlap 0), and the step at the borders mostly gone."""
+    image = photo(400, 300)
+    source = make_image("in.png", image)
+    expected = whole_image("toy-deep", array(image), settings)
+
+    def tiled(overlap: int) -> tuple[np.ndarray, str]:
+        out = pixelmill.run(source, tmp_path / f"o{overlap}.png",
+                            f"model:toy-deep:tile=64:overlap={overlap}", settings=settings)
+        return array(load(out.destination)).astype(int), out.notes[0]
+
+    (blended, note), (cropped, _) = tiled(4), tiled(0)
+    assert "overlap 4 (blended" in note
+    assert np.abs(blended - expected).mean() < 0.25 * np.abs(cropped - expected).mean()
+    for axis in (0, 1):
+        steps = [np.subtract(*border_and_interior_energy(np.swapaxes(p, 0, axis), 64))
+                 for p in (blended, cropped, expected)]  # fmt: skip
+        assert steps[0] - steps[2] < 0.1 * (steps[1] - steps[2])  # excess over the reference
+
+
+def test_an_out_of_memory_tile_runs_again_smaller(settings) -> None:
+    """A batch that runs out of memory runs in halves, a tile in two overlapping halves of its
+    width; the output is the same, and a tile that cannot shrink further is an error."""
+    from pixelmill.models.runtime import session_for
+
+    session = session_for("toy-x2", settings)
+    tiles = array(photo(134, 134))[None].repeat(3, axis=0)
+
+    class Tight:
+        manifest = session.manifest
+
+        def __init__(self, widest: int) -> None:
+            self.widest, self.calls = widest, []
+
+        def run(self, batch: np.ndarray) -> np.ndarray:
+            self.calls.append(batch.shape[:3])
+            if len(batch) > 1 or batch.shape[2] > self.widest:
+                raise RuntimeError("Failed to allocate memory for requested buffer")
+            return session.run(batch)
+
+    tight = Tight(widest=80)
+    assert (run_tiles(tight, tiles, 3) == session.run(tiles)).all()
+    assert (1, 134, 70) in tight.calls and (1, 134, 134) in tight.calls
+    with pytest.raises(ModelError, match=r"out of memory on one tile of 134×\d+: Failed to allocate"):
+        run_tiles(Tight(widest=10), tiles[:1], 3)
+
+
+def test_a_model_stops_when_the_steps_after_it_are_done(make_image, tmp_path, settings) -> None:
+    image = photo(300, 400)
+    source = make_image("in.png", image)
+    out = pixelmill.run(source, tmp_path / "o.png", "model:toy-x2:tile=64/crop:600:100:x=0:y=0",
+                        settings=settings)  # fmt: skip
+    expected = whole_image("toy-x2", array(image), settings)[:100]
+    assert np.abs(array(load(out.destination)).astype(int) - expected).max() <= 1
+
+
+def test_sigterm_during_a_model_run_leaves_nothing(tmp_path, models_dir) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    source = tmp_path / "big.png"
+    photo(1500, 1500).write_to_file(str(source))
+    out = tmp_path / "out"
+    env = {**os.environ, "PIXELMILL_MODELS_DIR": str(models_dir)}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pixelmill", "run", str(source), str(out / "o.png"), "-p",
+         "model:toy-x4:tile=64"], stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not (out.exists() and os.listdir(out)) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the spool file exists once the model has started
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=60) == 143
+    assert "pixelmill: stopped: " in child.stderr.read()
+    assert not out.exists() or os.listdir(out) == []

@@ -23,7 +23,7 @@ import pyvips
 from pixelmill import codecs, storage
 from pixelmill.codecs import Source
 from pixelmill.config import Settings
-from pixelmill.engine import tiled
+from pixelmill.engine import bandsink, tiled
 from pixelmill.engine.ops import OPS, thumbnail_with
 from pixelmill.errors import Cancelled, LimitError, UsageError
 from pixelmill.pipeline import Pipeline, Step
@@ -101,12 +101,13 @@ def execute(
         expired = stack.enter_context(watchdog(remaining, src.kill))
         _ACTIVE.add(src)
         try:
-            image = _graph(src, steps, _Context(settings, stack, notes, progress, source))
+            ctx = _Context(settings, stack, notes, progress, source)
+            image = _graph(src, steps, ctx)
             _check_size(image.width, image.height, settings, source)
             strip = pipeline.find("strip") is not None
             image, options = codecs.prepare(image, fmt, pipeline.find("encode"), strip=strip)
             with storage.atomic_output(destination, settings.tmp_dir) as spool:
-                codecs.write(image, fmt, options, spool, progress)
+                codecs.write(image, fmt, options, spool, ctx.progress)
                 _stop_if_interrupted(expired, source, settings)
                 size = os.path.getsize(spool)
         except pyvips.Error as exc:
@@ -120,10 +121,11 @@ def execute(
     )  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Context:
-    """What steps beyond plain libvips operations need: settings, a place for files that must
-    outlive the graph's construction, notes and progress."""
+    """What steps beyond plain libvips operations need: settings, a place for what must
+    outlive the graph's construction, notes, and progress (taken by a streaming model step,
+    else left to the encoder)."""
 
     settings: Settings
     stack: contextlib.ExitStack
@@ -159,18 +161,23 @@ def _graph(src: Source, steps: list[Step], ctx: _Context) -> pyvips.Image:
 
 
 def _model(image: pyvips.Image, step: Step, ctx: _Context, random: bool) -> pyvips.Image:
+    """The model's output as a lazy image: streamed while the steps after it run, or spooled
+    to disk first when one of them needs random access."""
     from pixelmill.models.runtime import session_for
 
     session = session_for(step["name"], ctx.settings)
     scale = session.manifest.scale
     _check_size(image.width * scale, image.height * scale, ctx.settings, ctx.source)
-    plan = tiled.plan_for(session, image.width, step["tile"], step["overlap"], step["batch"])
+    plan = tiled.plan_for(session.manifest, session.working_bytes, image.width, step["tile"], step["overlap"], step["batch"])
     ctx.notes.append(f"{plan.describe(step['name'])} on {session.providers[0]}")
-    spool = ctx.stack.enter_context(
-        tempfile.TemporaryDirectory(prefix="pixelmill-model-", dir=ctx.settings.tmp_dir)
-    )
-    access = "random" if random else "sequential"
-    return tiled.apply_model(image, session, plan, Path(spool), ctx.progress, access)
+    run = tiled.ModelRun(image, session, plan)
+    if random:
+        spool = ctx.stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="pixelmill-model-", dir=ctx.settings.tmp_dir)
+        )
+        return bandsink.spooled(run, Path(spool) / "model.png", ctx.progress)
+    progress, ctx.progress = ctx.progress, None
+    return ctx.stack.enter_context(bandsink.Stream(run, str(ctx.source), progress))
 
 
 def _stop_if_interrupted(expired: threading.Event, source: Location, settings: Settings) -> None:

@@ -16,21 +16,18 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 import pyvips
 
-from pixelmill.engine.pngstream import PngBandWriter
+from pixelmill.engine.memory import return_large_blocks
 from pixelmill.errors import ModelError
+from pixelmill.models.manifest import Manifest
 from pixelmill.models.runtime import Session
 
 MIN_TILE = 32
 MAX_BATCH = 16
 MEMORY_SHARE = 0.25
 """Share of the free memory that one batch of tiles may plan to use."""
-ACTIVATION_FLOATS = 64
-"""Floats per input pixel assumed for a model's intermediate activations."""
 
 
 @dataclass(frozen=True)
@@ -48,14 +45,19 @@ class Plan:
     tile: int
     halo: int
     batch: int
+    blend: int = 0
+    """Half-width of the cross-fade between tiles: 0 (an exact crop) when the halo covers the
+    receptive field, else the halo."""
 
     def describe(self, name: str) -> str:
-        return f"model {name}: tile {self.tile}, overlap {self.halo}, batch {self.batch}"
+        fade = f" (blended: less than the receptive field)" if self.blend else ""
+        return f"model {name}: tile {self.tile}, overlap {self.halo}{fade}, batch {self.batch}"
 
 
 def windows(length: int, core: int, halo: int) -> list[Window]:
     """Cores of ``core`` pixels covering ``length``, each with a window reaching ``halo``
-    beyond it, all windows the same size and inside ``[0, length)``."""
+    beyond it, all windows the same size and inside ``[0, length)``; window starts never
+    decrease."""
     size = min(core + 2 * halo, length)
     return [
         Window(c0, min(c0 + core, length), start := min(max(c0 - halo, 0), length - size),
@@ -64,19 +66,19 @@ def windows(length: int, core: int, halo: int) -> list[Window]:
     ]  # fmt: skip
 
 
-def plan_for(session: Session, width: int, tile: int | None, overlap: int | None,
-             batch: int | None) -> Plan:  # fmt: skip
-    """Tile side from the request, else the manifest's preference within the free memory."""
-    manifest = session.manifest
+def plan_for(manifest: Manifest, working_bytes: float, width: int, tile: int | None,
+             overlap: int | None, batch: int | None) -> Plan:  # fmt: skip
+    """Tile side from the request, else the manifest's preference, halved until a batch of
+    tiles fits a share of the free memory given the model's ``working_bytes`` per pixel."""
     halo = manifest.receptive_field if overlap is None else overlap
     batch = batch or max(1, min(MAX_BATCH, -(-width // (tile or manifest.tile))))
     if tile is None:
         free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        per_pixel = 4 * (manifest.channels * (1 + manifest.scale**2) + ACTIVATION_FLOATS)
+        per_pixel = working_bytes + 4 * manifest.channels * (1 + manifest.scale**2)
         tile = manifest.tile
         while tile > MIN_TILE and batch * (tile + 2 * halo) ** 2 * per_pixel > MEMORY_SHARE * free:
             tile //= 2
-    return Plan(tile, halo, batch)
+    return Plan(tile, halo, batch, halo if halo < manifest.receptive_field else 0)
 
 
 class RowReader:
@@ -85,116 +87,164 @@ class RowReader:
     def __init__(self, image: pyvips.Image) -> None:
         self._region = pyvips.Region.new(image)
         self._shape = (image.width, image.bands)
-        self._dtype = np.uint16 if image.format == "ushort" else np.uint8
+        self.dtype = np.uint16 if image.format == "ushort" else np.uint8
 
     def read(self, y0: int, y1: int) -> np.ndarray:
         if y1 <= y0:
-            return np.empty((0, *self._shape), self._dtype)
+            return np.empty((0, *self._shape), self.dtype)
         data = self._region.fetch(0, y0, self._shape[0], y1 - y0)
-        return np.frombuffer(data, self._dtype).reshape(y1 - y0, *self._shape)
+        return np.frombuffer(data, self.dtype).reshape(y1 - y0, *self._shape)
 
 
 def bands_of(image: pyvips.Image, rows: list[Window]) -> Iterator[np.ndarray]:
-    """The window rows of each band, the next band prefetched while the caller works."""
+    """The window rows of each band, in one buffer used again for every band (so a window is
+    valid until the next is asked for); the next band's rows are fetched on a thread while
+    the caller works."""
     reader = RowReader(image)
-    kept, kept_from = reader.read(0, 0), 0
+    height = max(row.stop - row.start for row in rows)
+    buffer = np.empty((height, image.width, image.bands), reader.dtype)
+    held_from, held_to = 0, 0
     with ThreadPoolExecutor(1) as prefetch:
         pending = prefetch.submit(reader.read, 0, rows[0].stop)
         for index, row in enumerate(rows):
-            window = np.concatenate([kept[row.start - kept_from :], pending.result()])
+            kept = held_to - row.start  # window starts are non-decreasing (see windows)
+            buffer[:kept] = buffer[row.start - held_from : held_to - held_from]
+            fresh = pending.result()
+            buffer[kept : kept + len(fresh)] = fresh
+            held_from, held_to = row.start, row.stop
             if index + 1 < len(rows):
                 pending = prefetch.submit(reader.read, row.stop, rows[index + 1].stop)
-            kept, kept_from = window, row.start
-            yield window
+            yield buffer[: row.stop - row.start]
 
 
-def apply_model(
-    image: pyvips.Image,
-    session: Session,
-    plan: Plan,
-    spool: Path,
-    progress: Callable[[float], None] | None = None,
-    access: str = "sequential",
-) -> pyvips.Image:
-    """The model's output as a lazy image read from PNG spools in ``spool`` (which must live
-    until the image has been consumed), with libvips ``access`` for the steps that follow. 8- and 16-bit depth is kept; grey images go through an
-    RGB model as RGB and come back grey; alpha is resized beside the model."""
-    manifest = session.manifest
-    scale = manifest.scale
-    has_alpha = image.hasalpha()
-    colour = image.extract_band(0, n=image.bands - 1) if has_alpha else image
-    grey = colour.bands == 1
-    if grey and manifest.channels == 3:
-        colour = colour.colourspace("rgb16" if image.format == "ushort" else "srgb")
-    source = colour.bandjoin(image.extract_band(image.bands - 1)) if has_alpha else colour
-    depth = 16 if image.format == "ushort" else 8
-    width, height = image.width, image.height
-    rows, cols = windows(height, plan.tile, plan.halo), windows(width, plan.tile, plan.halo)
-    colour_path, alpha_path = spool / "model.png", spool / "alpha.png"
-    with open(colour_path, "wb") as colour_out, open(alpha_path, "wb") as alpha_out:
-        writer = PngBandWriter(colour_out, width * scale, height * scale, colour.bands, depth)
-        alpha_writer = PngBandWriter(alpha_out, width, height, 1, depth) if has_alpha else None
-        for index, (row, window) in enumerate(zip(rows, bands_of(source, rows))):
-            core = window[row.core0 - row.start : row.core1 - row.start]
-            if alpha_writer is not None:
-                alpha_writer.write(core[:, :, -1:])
-                window = window[:, :, :-1]
-            writer.write(_run_band(session, window, row, cols, plan.batch, depth))
+class ModelRun:
+    """A model over one image, ready to give its output band by band.
+
+    The image is prepared for the model (grey made RGB for a colour model, alpha kept as the
+    last band); :meth:`output_bands` yields the output rows top to bottom, 8- or 16-bit with
+    the alpha resized beside the model; :meth:`finish` turns the image read back from them
+    into what the pipeline expects (grey again, the source's interpretation)."""
+
+    def __init__(self, image: pyvips.Image, session: Session, plan: Plan) -> None:
+        return_large_blocks()
+        manifest = session.manifest
+        self.session, self.plan, self.scale = session, plan, manifest.scale
+        self.alpha = image.hasalpha()
+        self.depth = 16 if image.format == "ushort" else 8
+        colour = image.extract_band(0, n=image.bands - 1) if self.alpha else image
+        self.grey = colour.bands == 1 and manifest.channels == 3
+        if self.grey:
+            colour = colour.colourspace("rgb16" if self.depth == 16 else "srgb")
+        self.source = colour.bandjoin(image.extract_band(image.bands - 1)) if self.alpha else colour
+        self.interpretation = image.interpretation
+        self.width, self.height = image.width * self.scale, image.height * self.scale
+        self.bands = self.source.bands
+        self.source_dtype = np.uint16 if self.depth == 16 else np.uint8
+
+    def output_bands(self, progress: Callable[[float], None] | None = None
+                     ) -> Iterator[np.ndarray]:  # fmt: skip
+        """The output, rows × width × bands, a band at a time from the top, each valid until
+        the next is asked for; where overlaps are blended, each band's lower edge waits for
+        the next band to be cross-faded."""
+        plan, scale = self.plan, self.scale
+        rows = windows(self.source.height, plan.tile, plan.halo)
+        cols = windows(self.source.width, plan.tile, plan.halo)
+        row_zones, col_zones = zones(rows, plan.blend), zones(cols, plan.blend)
+        extents = [(row.core0 - above, row.core1 + below)
+                   for row, above, below in zip(rows, row_zones, row_zones[1:])]  # fmt: skip
+        tallest = max(bottom - top for top, bottom in extents) * scale
+        buffer = np.empty((tallest, self.width, self.bands), self.source_dtype)
+        carry = None
+        for index, (row, window) in enumerate(zip(rows, bands_of(self.source, rows))):
+            top, bottom = extents[index]
+            band = buffer[: (bottom - top) * scale]
+            self._band(band, window, row.start, top, cols, col_zones)
+            if carry is not None:
+                band[: len(carry)] = blend(carry, band[: len(carry)], axis=0)
+            keep = len(band) - 2 * row_zones[index + 1] * scale
+            carry = band[keep:].copy() if keep < len(band) else None
+            yield band[:keep]
             if progress is not None:
                 progress(100.0 * (index + 1) / len(rows))
-        writer.close()
-        if alpha_writer is not None:
-            alpha_writer.close()
-    out = pyvips.Image.new_from_file(str(colour_path), access=access)
-    if grey and manifest.channels == 3:
-        out = out.colourspace("grey16" if depth == 16 else "b-w")
-    if has_alpha:
-        alpha = pyvips.Image.new_from_file(str(alpha_path), access=access)
-        out = out.bandjoin(alpha.resize(scale, kernel="lanczos3") if scale > 1 else alpha)
-    return out.copy(interpretation=image.interpretation)
+
+    def finish(self, out: pyvips.Image) -> pyvips.Image:
+        if self.grey:
+            alpha = out.extract_band(3) if self.alpha else None
+            out = out.extract_band(0, n=3).colourspace("grey16" if self.depth == 16 else "b-w")
+            out = out.bandjoin(alpha) if alpha is not None else out
+        return out.copy(interpretation=self.interpretation)
+
+    def _band(self, out: np.ndarray, window: np.ndarray, start: int, top: int,
+              cols: list[Window], col_zones: list[int]) -> None:  # fmt: skip
+        """Fill ``out`` with the output rows from ``top`` (input coordinates) of the band read
+        from row ``start``: the model over its tiles a batch at a time, each tile's part written
+        straight into the band and cross-faded with its left neighbour where they overlap."""
+        scale = self.scale
+        colour = window[:, :, :-1] if self.alpha else window
+        y0 = (top - start) * scale
+        y1 = y0 + len(out)
+        for first in range(0, len(cols), self.plan.batch):
+            group = cols[first : first + self.plan.batch]
+            tiles = np.stack([colour[:, c.start : c.stop] for c in group])
+            outputs = run_tiles(self.session, tiles, self.plan.halo)
+            for offset, (col, tile) in enumerate(zip(group, outputs)):
+                left, right = col_zones[first + offset], col_zones[first + offset + 1]
+                x0, x1 = (col.core0 - left) * scale, (col.core1 + right) * scale
+                part = tile[y0:y1, x0 - col.start * scale : x1 - col.start * scale]
+                fade = 2 * left * scale
+                out[:, x0 + fade : x1, : part.shape[2]] = part[:, fade:]
+                if fade:
+                    out[:, x0 : x0 + fade, : part.shape[2]] = blend(
+                        out[:, x0 : x0 + fade, : part.shape[2]], part[:, :fade], axis=1)
+        if self.alpha:
+            out[:, :, -1] = self._alpha(window[:, :, -1], y0, y1)
+
+    def _alpha(self, alpha: np.ndarray, y0: int, y1: int) -> np.ndarray:
+        """Output rows ``y0``..``y1`` of the band's alpha, resized with libvips."""
+        if self.scale == 1:
+            return alpha[y0:y1]
+        resized = pyvips.Image.new_from_array(alpha).resize(self.scale, kernel="lanczos3")
+        data = resized.crop(0, y0, resized.width, y1 - y0).write_to_memory()
+        return np.frombuffer(data, alpha.dtype).reshape(y1 - y0, resized.width)
 
 
-def _run_band(session: Session, window: np.ndarray, row: Window, cols: list[Window],
-              batch: int, depth: int) -> np.ndarray:  # fmt: skip
-    """One band of output: the model over the tiles of the window rows, a batch at a time,
-    each tile's core written straight into the 8/16-bit band (no float copy of the band)."""
-    manifest = session.manifest
-    scale, (low, high) = manifest.scale, manifest.value_range
-    peak = 65535.0 if depth == 16 else 255.0
-    bands = window.shape[2]
-    per_channel = manifest.channels == 1 and bands == 3
-    out = np.empty(((row.core1 - row.core0) * scale, window.shape[1] * scale, bands),
-                   np.uint16 if depth == 16 else np.uint8)  # fmt: skip
-    top, bottom = (row.core0 - row.start) * scale, (row.core1 - row.start) * scale
-    for first in range(0, len(cols), batch):
-        group = cols[first : first + batch]
-        tiles = np.stack([window[:, c.start : c.stop] for c in group]).astype(np.float32)
-        tiles = tiles.transpose(0, 3, 1, 2) * ((high - low) / peak) + low
-        if per_channel:
-            tiles = tiles.reshape(-1, 1, *tiles.shape[2:])
-        outputs = _run(session, tiles)
-        if per_channel:
-            outputs = outputs.reshape(len(group), bands, *outputs.shape[2:])
-        outputs -= low  # in place, to spare band-sized temporaries
-        outputs *= peak / (high - low)
-        np.rint(outputs, out=outputs)
-        np.clip(outputs, 0, peak, out=outputs)
-        for col, tile in zip(group, outputs):
-            left, right = (col.core0 - col.start) * scale, (col.core1 - col.start) * scale
-            out[:, col.core0 * scale : col.core1 * scale] = tile[:, top:bottom,
-                                                                 left:right].transpose(1, 2, 0)
-    return out
+def zones(cuts: list[Window], blend_radius: int) -> list[int]:
+    """Half-widths of the cross-fades at the borders between cores (0 before the first core
+    and after the last), each kept within half of the cores beside it."""
+    inner = [min(blend_radius, (a.core1 - a.core0) // 2, (b.core1 - b.core0) // 2)
+             for a, b in zip(cuts, cuts[1:])]  # fmt: skip
+    return [0, *inner, 0]
 
 
-def _run(session: Session, tiles: np.ndarray) -> np.ndarray:
-    """Run a batch; out of memory, run it again in halves; any other failure is an error."""
+def blend(first: np.ndarray, second: np.ndarray, axis: int) -> np.ndarray:
+    """A linear cross-fade from ``first`` to ``second`` along ``axis``; the weights of the two
+    sum to one at every pixel."""
+    length = first.shape[axis]
+    weight = ((np.arange(length, dtype=np.float32) + 0.5) / length).reshape(
+        [length if a == axis else 1 for a in range(first.ndim)])  # fmt: skip
+    mixed = first * (1 - weight) + second * weight
+    return np.rint(mixed).astype(first.dtype)
+
+
+def run_tiles(session: Session, tiles: np.ndarray, halo: int) -> np.ndarray:
+    """Run a batch of tiles. Out of memory, the batch runs again in halves, and a single tile
+    in two overlapping halves of its width; any other failure is an error."""
     try:
-        return session.run(np.ascontiguousarray(tiles))
+        return session.run(tiles)
     except Exception as exc:
         text = str(exc)
-        out_of_memory = isinstance(exc, MemoryError) or "allocat" in text.lower()
-        if out_of_memory and len(tiles) > 1:
+        if not (isinstance(exc, MemoryError) or "allocat" in text.lower()):
+            raise ModelError(f"model {session.manifest.name}: inference failed on a batch of "
+                             f"{len(tiles)} tiles of {tiles.shape[1]}×{tiles.shape[2]}: {text}"
+                             ) from None  # fmt: skip
+        if len(tiles) > 1:
             half = len(tiles) // 2
-            return np.concatenate([_run(session, tiles[:half]), _run(session, tiles[half:])])
-        raise ModelError(f"model {session.manifest.name}: inference failed on a batch of "
-                         f"{len(tiles)} tiles of {tiles.shape[2]}×{tiles.shape[3]}: {text}") from None
+            return np.concatenate([run_tiles(session, tiles[:half], halo),
+                                   run_tiles(session, tiles[half:], halo)])  # fmt: skip
+        middle, scale = tiles.shape[2] // 2, session.manifest.scale
+        if middle - halo < MIN_TILE // 2:
+            raise ModelError(f"model {session.manifest.name}: out of memory on one tile of "
+                             f"{tiles.shape[1]}×{tiles.shape[2]}: {text}") from None  # fmt: skip
+        left = run_tiles(session, tiles[:, :, : middle + halo], halo)[:, :, : middle * scale]
+        right = run_tiles(session, tiles[:, :, middle - halo :], halo)[:, :, halo * scale :]
+        return np.concatenate([left, right], axis=2)

@@ -4,15 +4,16 @@ against its manifest when it loads."""
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from dataclasses import dataclass
 
 import numpy as np
 
 from pixelmill.config import Settings
 from pixelmill.errors import ModelError
 from pixelmill.models.manifest import Manifest
+from pixelmill.models.pixelio import PIXELS, working_bytes, wrap
 from pixelmill.models.registry import ModelFile, find
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
@@ -20,25 +21,49 @@ _SESSIONS: dict[tuple[str, float, int], Session] = {}
 _LOCK = threading.Lock()
 
 
-@dataclass
 class Session:
-    """A loaded model, ready to run batches of tiles."""
+    """A loaded model, ready to run batches of tiles given as pixels.
 
-    manifest: Manifest
-    providers: tuple[str, ...]
-    _session: object
-    _input: str
-    _dtype: type
+    Its runtime sessions take 8- or 16-bit tiles (see :mod:`pixelmill.models.pixelio`): one
+    per pixel layout met, made on first use and kept."""
+
+    def __init__(self, model: ModelFile, options: object, providers: tuple[str, ...]) -> None:
+        self.manifest: Manifest = model.manifest
+        self.providers = providers
+        self._path = model.path
+        self._options = options
+        self._runners: dict[tuple[int, int], object] = {}
+        self._lock = threading.Lock()
+
+    @functools.cached_property
+    def working_bytes(self) -> float:
+        """Bytes of intermediate tensors per input pixel of a tile."""
+        return working_bytes(self._path)
 
     @property
     def on_gpu(self) -> bool:
         return self.providers[0] != "CPUExecutionProvider"
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """Run an N×C×H×W float32 batch in the manifest's value range."""
-        feed = {self._input: batch.astype(self._dtype, copy=False)}
-        out = self._session.run(None, feed)[0]  # type: ignore[attr-defined]
-        return out.astype(np.float32, copy=False)
+    def run(self, tiles: np.ndarray) -> np.ndarray:
+        """N×H×W×B tiles of uint8 or uint16 → N×(H·scale)×(W·scale)×B of the same type."""
+        layout = (16 if tiles.dtype == np.uint16 else 8, tiles.shape[3])
+        runner = self._runners.get(layout) or self._runner(layout)
+        return runner.run(None, {PIXELS: tiles})[0]  # type: ignore[attr-defined]
+
+    def _runner(self, layout: tuple[int, int]) -> object:
+        import onnxruntime as ort
+
+        with self._lock:
+            if layout not in self._runners:
+                wrapped = wrap(self._path, self.manifest, *layout)
+                try:
+                    runner = ort.InferenceSession(wrapped, self._options,
+                                                  providers=list(self.providers))  # fmt: skip
+                except Exception as exc:  # onnxruntime raises its own exception types
+                    reason = str(exc).rsplit("failed:", 1)[-1].strip()
+                    raise ModelError(f"model {self.manifest.name}: cannot load: {reason}") from None
+                self._runners[layout] = runner
+            return self._runners[layout]
 
 
 def session_for(name: str, settings: Settings) -> Session:
@@ -57,28 +82,24 @@ def load_session(model: ModelFile, settings: Settings) -> Session:
 def _load(model: ModelFile, settings: Settings) -> Session:
     import onnxruntime as ort
 
-    manifest = model.manifest
+    available = ort.get_available_providers()
+    providers = tuple(p for p in PREFERRED_PROVIDERS if p in available) + ("CPUExecutionProvider",)
+    session = Session(model, session_options(settings), providers)
+    _probe(session)
+    return session
+
+
+def session_options(settings: Settings) -> object:
+    """onnxruntime options: ``threads`` for each operator (every core by default), one
+    operator at a time, and threads that sleep rather than spin between operators, so that
+    decoding and encoding, which run beside inference, get the cores while they wait."""
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = settings.threads or (os.cpu_count() or 1)
     options.inter_op_num_threads = 1
-    available = ort.get_available_providers()
-    providers = tuple(p for p in PREFERRED_PROVIDERS if p in available) + ("CPUExecutionProvider",)
-    try:
-        session = ort.InferenceSession(str(model.path), options, providers=list(providers))
-    except Exception as exc:  # onnxruntime raises its own exception types
-        reason = str(exc).rsplit("failed:", 1)[-1].strip()
-        raise ModelError(f"model {manifest.name}: cannot load its ONNX file: {reason}") from None
-    inputs, outputs = session.get_inputs(), session.get_outputs()
-    if len(inputs) != 1 or len(outputs) < 1:
-        raise ModelError(f"model {manifest.name}: takes {len(inputs)} inputs; tiling needs one")
-    shape = inputs[0].shape
-    fixed_channels = isinstance(shape[1], int) if len(shape) == 4 else False
-    if len(shape) != 4 or fixed_channels and shape[1] != manifest.channels:
-        raise ModelError(f"model {manifest.name}: input shape {shape} is not N×{manifest.channels}×H×W")
-    dtype = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
-    loaded = Session(manifest, tuple(session.get_providers()), session, inputs[0].name, dtype)
-    _probe(loaded)
-    return loaded
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
 
 
 def _probe(session: Session) -> None:
@@ -86,12 +107,15 @@ def _probe(session: Session) -> None:
     manifest = session.manifest
     side = 2 * manifest.receptive_field + 8
     try:
-        out = session.run(np.zeros((1, manifest.channels, side, side), np.float32))
+        out = session.run(np.zeros((1, side, side, manifest.channels), np.uint8))
+    except ModelError:
+        raise
     except Exception as exc:
         raise ModelError(f"model {manifest.name}: fails on a {side}×{side} tile: {exc}") from None
-    expected = (1, manifest.channels, side * manifest.scale, side * manifest.scale)
+    expected = (1, side * manifest.scale, side * manifest.scale, manifest.channels)
     if out.shape != expected:
         raise ModelError(
-            f"model {manifest.name}: a {side}×{side} input gives output {out.shape}; the manifest "
-            f"(scale {manifest.scale}, {manifest.channels} channels) means {expected}"
+            f"model {manifest.name}: a {side}×{side} input gives {out.shape[1]}×{out.shape[2]} "
+            f"with {out.shape[3]} channel(s); the manifest (scale {manifest.scale}, "
+            f"{manifest.channels} channel(s)) means {expected[1]}×{expected[2]}"
         )
