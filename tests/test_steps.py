@@ -159,3 +159,20 @@ def test_sixteen_bit_survives_every_sample_step(make_image, tmp_path) -> None:
     out = run(make_image, tmp_path, "resize:fit:50/blur:1/sharpen/rotate:45/pad:2/crop:40:40",
               deep(photo(64, 48, bands=4)))  # fmt: skip
     assert (out.format, out.bands, out.interpretation) == ("ushort", 4, "rgb16")
+
+
+@pytest.mark.parametrize("pipeline", ["scale:2", "scale:3:kernel=linear", "scale:1.5",
+                                      "resize:fit:64:upscale=true"])  # fmt: skip
+def test_enlarging_keeps_pixel_centres(make_image, tmp_path, pipeline) -> None:
+    """A bright column stays centred where it was (x + 0.5) · factor − 0.5, as in Pillow, not a
+    quarter of a pixel to the right as libvips' resize puts it."""
+    import numpy as np
+
+    line = np.zeros((16, 16), np.uint8)
+    line[:, 8] = 255
+    source = make_image("line.png", pyvips.Image.new_from_array(line))
+    out = load(pixelmill.run(source, tmp_path / "o.png", pipeline).destination)
+    factor = out.width / 16
+    row = np.frombuffer(out.write_to_memory(), np.uint8).reshape(out.height, out.width)[0]
+    centre = (np.arange(out.width) * row.astype(float)).sum() / row.sum()
+    assert centre == pytest.approx(8.5 * factor - 0.5, abs=0.05)

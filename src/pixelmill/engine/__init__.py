@@ -1,5 +1,5 @@
 """Executes parsed pipelines: the libvips graph of steps between a source and a destination."""
 
-from pixelmill.engine.execute import Outcome, cancel, execute, output_format
+from pixelmill.engine.execute import Outcome, cancel, cancelled, execute, output_format
 
-__all__ = ["Outcome", "cancel", "execute", "output_format"]
+__all__ = ["Outcome", "cancel", "cancelled", "execute", "output_format"]

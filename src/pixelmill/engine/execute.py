@@ -42,6 +42,12 @@ def cancel() -> None:
         src.kill()
 
 
+def cancelled() -> bool:
+    """Whether :func:`cancel` has been called in this process (long work outside the engine,
+    such as training, checks it between steps)."""
+    return _CANCELLED.is_set()
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What one run produced."""

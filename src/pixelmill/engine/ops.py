@@ -66,6 +66,28 @@ def premultiplied(image: pyvips.Image, transform: Callable[[pyvips.Image], pyvip
     return out.cast(image.format).copy(interpretation=image.interpretation)
 
 
+ENLARGING = {"nearest": "nearest", "linear": "bilinear"}
+"""The interpolator enlarging uses for a kernel; bicubic for every other kernel."""
+
+
+def rescale(image: pyvips.Image, hscale: float, vscale: float, kernel: str) -> pyvips.Image:
+    """Resize by the factors keeping pixel centres in place. libvips' resize reduces with the
+    kernel, but enlarges with the top-left pixel corner fixed, which shifts the picture by a
+    quarter of an output pixel at ×2; enlarging goes through an affine transform offset by
+    half a pixel less half an output pixel instead, as Pillow, OpenCV and Matlab align it."""
+    width, height = round(image.width * hscale), round(image.height * vscale)
+    if hscale < 1 or vscale < 1:
+        image = image.resize(min(hscale, 1.0), vscale=min(vscale, 1.0), kernel=kernel)
+    across, down = width / image.width, height / image.height
+    if (across, down) == (1.0, 1.0):
+        return image
+    return image.affine(
+        [across, 0, 0, down], oarea=[0, 0, width, height], extend="copy",
+        interpolate=pyvips.Interpolate.new(ENLARGING.get(kernel, "bicubic")),
+        idx=(1 - 1 / across) / 2, idy=(1 - 1 / down) / 2,
+    )  # fmt: skip
+
+
 def place(image: pyvips.Image, width: int, height: int, gravity: str) -> pyvips.Image:
     """Cut ``width`` × ``height`` (clipped to the image) placed by gravity."""
     width, height = min(width, image.width), min(height, image.height)
@@ -108,7 +130,7 @@ def resize(image: pyvips.Image, step: Step) -> pyvips.Image:
         hscale, vscale = min(hscale, 1.0), min(vscale, 1.0)
     if (hscale, vscale) != (1.0, 1.0):
         kernel = step["kernel"]
-        image = premultiplied(image, lambda i: i.resize(hscale, vscale=vscale, kernel=kernel))
+        image = premultiplied(image, lambda i: rescale(i, hscale, vscale, kernel))
     if mode == "fill":
         image = place(image, width, height, step["gravity"])
     return image
@@ -116,7 +138,7 @@ def resize(image: pyvips.Image, step: Step) -> pyvips.Image:
 
 def scale(image: pyvips.Image, step: Step) -> pyvips.Image:
     factor, kernel = step["factor"], step["kernel"]
-    return premultiplied(image, lambda i: i.resize(factor, kernel=kernel))
+    return premultiplied(image, lambda i: rescale(i, factor, factor, kernel))
 
 
 def thumbnail_with(shrink: Shrink, size: tuple[int, int], step: Step) -> pyvips.Image:

@@ -20,6 +20,7 @@ import numpy as np
 import pyvips
 
 from pixelmill.engine.memory import return_large_blocks
+from pixelmill.engine.ops import rescale
 from pixelmill.errors import ModelError
 from pixelmill.models.manifest import Manifest
 from pixelmill.models.runtime import Session
@@ -203,7 +204,7 @@ class ModelRun:
         """Output rows ``y0``..``y1`` of the band's alpha, resized with libvips."""
         if self.scale == 1:
             return alpha[y0:y1]
-        resized = pyvips.Image.new_from_array(alpha).resize(self.scale, kernel="lanczos3")
+        resized = rescale(pyvips.Image.new_from_array(alpha), self.scale, self.scale, "lanczos3")
         data = resized.crop(0, y0, resized.width, y1 - y0).write_to_memory()
         return np.frombuffer(data, alpha.dtype).reshape(y1 - y0, resized.width)
 
