@@ -21,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_foundation import make_photo  # noqa: E402
+from bench_foundation import make_photo
 
 MODEL = "toy-x2-w32"
 """Three 3×3 convolutions, 32 channels wide: about 13,500 multiply-adds per input pixel, the

@@ -1,10 +1,12 @@
-"""Shared fixtures: images made on the spot with libvips, and the command line run in-process."""
+"""Shared fixtures: images made on the spot with libvips, the command line run in-process, and
+tiny lab recipes."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pyvips
@@ -89,3 +91,48 @@ def pixelmill_peak_mb(*args: str, env: dict[str, str] | None = None) -> float:
 
 def load(path: str | os.PathLike[str]) -> pyvips.Image:
     return pyvips.Image.new_from_file(os.fspath(path))
+
+
+TINY_RECIPE = {
+    "name": "tiny-x2",
+    "task": "super-resolution",
+    "scale": 2,
+    "net": {"arch": "espcn", "widths": [8, 8]},
+    "data": {"dead_leaves": 0.6, "textures": 0.4, "photos": 0},
+    "augment": {"jitter": 0.1},
+    "degradation": [{"blur": {"p": 0.5}}, "resize", {"noise": {"p": 0.5, "sigma": [1, 10]}}],
+    "train": {"steps": 6, "batch": 2, "patch": 12, "warmup": 2, "checkpoint_every": 3},
+}
+"""A lab recipe that trains in about a second: a few steps of a tiny net on tiny patches."""
+
+
+@pytest.fixture
+def tiny_recipe() -> Callable[..., dict]:
+    """Make the tiny recipe with some sections' keys replaced (``train={"seed": 1}``)."""
+
+    def make(**sections: Any) -> dict:
+        recipe = {**TINY_RECIPE}
+        for key, changes in sections.items():
+            mapping = isinstance(recipe.get(key), dict) and isinstance(changes, dict)
+            recipe[key] = {**recipe[key], **changes} if mapping else changes
+        return recipe
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def trained_tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The tiny recipe trained, exported and installed with ``pixelmill lab train``: returns
+    (run folder, models folder)."""
+    import yaml
+
+    root = tmp_path_factory.mktemp("lab")
+    (root / "tiny.yaml").write_text(yaml.safe_dump(TINY_RECIPE))
+    models = root / "models"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PIXELMILL_MODELS_DIR", str(models))
+        with pytest.raises(SystemExit) as stop:
+            main(["lab", "train", str(root / "tiny.yaml"), "--out", str(root / "run"),
+                  "--threads", "1", "--workers", "0", "-q"])  # fmt: skip
+    assert stop.value.code == 0
+    return root / "run", models

@@ -102,7 +102,7 @@ def test_arbitrary_rotation_fills_corners_with_background(make_image, tmp_path) 
 
 def test_blur_smooths_and_sharpen_adds_edges(make_image, tmp_path) -> None:
     image = photo(200, 150)
-    energy = lambda im: im.colourspace("b-w").sobel().avg()  # noqa: E731
+    energy = lambda im: im.colourspace("b-w").sobel().avg()
     assert energy(run(make_image, tmp_path, "blur:2", image)) < 0.7 * energy(image)
     assert energy(run(make_image, tmp_path, "sharpen:1:amount=5", image)) > energy(image)
 

@@ -10,8 +10,8 @@ from conftest import deep, load, photo, pixelmill_peak_mb
 
 import pixelmill
 from pixelmill.config import Settings
-from pixelmill.errors import ModelError
 from pixelmill.engine.tiled import blend, run_tiles, windows
+from pixelmill.errors import ModelError
 from pixelmill.models import toy
 from pixelmill.models.registry import find
 

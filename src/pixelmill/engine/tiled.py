@@ -12,10 +12,12 @@ fetched on a thread while the model runs on the current one.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+
 import numpy as np
 import pyvips
 
@@ -51,7 +53,7 @@ class Plan:
     receptive field, else the halo."""
 
     def describe(self, name: str) -> str:
-        fade = f" (blended: less than the receptive field)" if self.blend else ""
+        fade = " (blended: less than the receptive field)" if self.blend else ""
         return f"model {name}: tile {self.tile}, overlap {self.halo}{fade}, batch {self.batch}"
 
 
@@ -213,7 +215,7 @@ def zones(cuts: list[Window], blend_radius: int) -> list[int]:
     """Half-widths of the cross-fades at the borders between cores (0 before the first core
     and after the last), each kept within half of the cores beside it."""
     inner = [min(blend_radius, (a.core1 - a.core0) // 2, (b.core1 - b.core0) // 2)
-             for a, b in zip(cuts, cuts[1:])]  # fmt: skip
+             for a, b in itertools.pairwise(cuts)]  # fmt: skip
     return [0, *inner, 0]
 
 
