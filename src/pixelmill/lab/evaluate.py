@@ -6,9 +6,9 @@ restoration models with their degraded input. Scores are PSNR and SSIM on luma (
 YCbCr, 16..235, as in super-resolution papers), with ``scale`` pixels shaved from every border
 for upscalers.
 
-The baselines come from Pillow, whose upscaling keeps pixel centres aligned like the
-benchmarks' MATLAB ``imresize``; libvips' (the ``scale`` step) shifts its output by a quarter
-of an input pixel and ignores the kernel when enlarging, which would flatter the model.
+The baselines come from Pillow, whose bicubic and Lanczos filters enlarge with those very
+kernels, pixel centres aligned like the benchmarks' MATLAB ``imresize``; the ``scale`` step
+enlarges by bicubic interpolation whatever its kernel.
 """
 
 from __future__ import annotations
