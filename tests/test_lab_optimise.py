@@ -115,7 +115,7 @@ def test_a_pruned_run_is_a_run_like_any_other(variants, trained_tiny) -> None:
     assert recipe == prune.recipe_for(trained_tiny[0], 0.5, 2)
     assert recipe.net.widths == (4, 4) and recipe.init is not None
     manifest = json.loads((variants / "tiny-x2-pruned.json").read_text())
-    assert f"{prune.PRUNED} {recipe.init} ([8, 8] → [4, 4] channels)" in manifest["provenance"]
+    assert f"{prune.PRUNED} run step 6 ([8, 8] → [4, 4] channels)" in manifest["provenance"]
     assert manifest["receptive_field"] == 4
     again = train(recipe, folder, resume=True, quiet=True)  # already finished: nothing to do
     assert again.name == "step-0000002.pt"

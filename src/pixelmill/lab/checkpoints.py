@@ -21,6 +21,15 @@ def path_for(run: Path, step: int) -> Path:
     return run / FOLDER / f"step-{step:07d}.pt"
 
 
+def label(source: str) -> str:
+    """A short name for where weights came from, free of the local folders: ``RUN step N``
+    for a checkpoint, the folder's name for a run, else ``source`` itself (a model name)."""
+    path = Path(source)
+    if path.suffix == ".pt" and path.parent.name == FOLDER:
+        return f"{path.parent.parent.name} step {int(path.stem.split('-')[-1])}"
+    return path.name if path.is_dir() else source
+
+
 def latest(run: Path) -> Path | None:
     """The checkpoint of the furthest step in a run folder, if any."""
     found = sorted((run / FOLDER).glob("step-*.pt"))

@@ -67,6 +67,22 @@ def to_onnx(net: ConvNet, path: Path, opset: int) -> None:
         )  # fmt: skip
         path.parent.mkdir(parents=True, exist_ok=True)
         program.save(str(path), external_data=False)
+    _strip_traces(path)
+
+
+def _strip_traces(path: Path) -> None:
+    """Drop what the exporter records about each node (its Python stack, with the source
+    files of the machine that exported it): a shipped model carries only its graph."""
+    import onnx
+
+    model = onnx.load(path)
+    for node in model.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    for value in [*model.graph.input, *model.graph.output, *model.graph.value_info]:
+        del value.metadata_props[:]
+    del model.metadata_props[:]
+    onnx.save(model, path)
 
 
 def parity(net: ConvNet, path: Path, tolerance: float = TOLERANCE) -> float:
@@ -96,7 +112,8 @@ def manifest_for(recipe: Recipe, net: ConvNet, step: int, precision: str = "fp32
     folders = f"; folders {', '.join(data.folders)}" if data.folders else ""
     origin = [prune.describe(recipe.init, recipe.net)] if recipe.init else []
     if recipe.teacher is not None:
-        origin.append(f"{DISTILLED} {recipe.teacher.model} (weight {recipe.teacher.weight:g})")
+        origin.append(f"{DISTILLED} {checkpoints.label(recipe.teacher.model)} "
+                      f"(weight {recipe.teacher.weight:g})")
     reduced = {"fp32": "", "fp16": f"; {FP16}",
                "int8": f"; {INT8}, calibrated on {calibration} patches of its data"}  # fmt: skip
     return Manifest(

@@ -73,12 +73,12 @@ def describe(source: str, spec: NetSpec) -> str:
     try:
         state = checkpoints.load(Path(source))
     except UsageError:
-        return f"started from {source}"
+        return f"started from {checkpoints.label(source)}"
     before = [width for _, width in checkpoints.net_from(state).spec.layers]
     after = [width for _, width in spec.layers]
     if before == after:
-        return f"fine-tuned from {source}"
-    return f"{PRUNED} {source} ({before} → {after} channels) and fine-tuned"
+        return f"fine-tuned from {checkpoints.label(source)}"
+    return f"{PRUNED} {checkpoints.label(source)} ({before} → {after} channels) and fine-tuned"
 
 
 def recipe_for(run: Path, keep: float, steps: int, *, name: str | None = None,
