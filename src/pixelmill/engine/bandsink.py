@@ -20,7 +20,7 @@ from types import TracebackType
 import pyvips
 
 from pixelmill.codecs import classify
-from pixelmill.engine.pngstream import PngBandWriter
+from pixelmill.engine.pngstream import PngBandWriter, Sink
 from pixelmill.engine.tiled import ModelRun
 from pixelmill.errors import Cancelled, LimitError
 
@@ -30,9 +30,9 @@ PIPE_BYTES = 1 << 20
 F_SETPIPE_SZ = 1031
 
 
-def write_png(run: ModelRun, out: object, progress: Progress | None = None) -> None:
-    """The model's whole output as a PNG into ``out`` (anything with ``write``)."""
-    writer = PngBandWriter(out, run.width, run.height, run.bands, run.depth)  # type: ignore[arg-type]
+def write_png(run: ModelRun, out: Sink, progress: Progress | None = None) -> None:
+    """The model's whole output as a PNG into ``out``."""
+    writer = PngBandWriter(out, run.width, run.height, run.bands, run.depth)
     for rows in run.output_bands(progress):
         writer.write(rows)
     writer.close()

@@ -1,30 +1,38 @@
-"""Writing a PNG band by band from numpy rows, as the tiled executor's disk-backed output.
+"""Writing a PNG band by band from numpy rows: how the tiled executor hands its output to
+libvips, through a pipe or a spool file.
 
 Written by hand (chunks and a zlib stream of stored blocks, no filtering) because libvips
 cannot take pixels from Python incrementally, and the formats it can read back without decoding
-(raw, .v) are memory-mapped, which makes resident memory grow with the image's area; libvips
-reads a PNG sequentially through read(), so the whole chain stays bounded by the band.
+(raw, .v) are memory-mapped files, which cannot stream through a pipe and make resident memory
+grow with the image's area; libvips reads a PNG sequentially, so the chain stays bounded by the
+band.
 """
 
 from __future__ import annotations
 
 import struct
 import zlib
-from typing import BinaryIO
+from typing import Protocol
 
 import numpy as np
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
+"""PNG colour type by number of bands: grey, grey+alpha, RGB, RGBA."""
 ROWS_PER_CHUNK = 16
 """Rows compressed at a time, so the writer's buffers stay small beside the band."""
-"""PNG colour type by number of bands: grey, grey+alpha, RGB, RGBA."""
+
+
+class Sink(Protocol):
+    """Where the PNG's bytes go: a file, or a pipe."""
+
+    def write(self, data: bytes, /) -> object: ...
 
 
 class PngBandWriter:
     """A PNG of known size, filled top to bottom with ``write(rows)``."""
 
-    def __init__(self, out: BinaryIO, width: int, height: int, bands: int, depth: int) -> None:
+    def __init__(self, out: Sink, width: int, height: int, bands: int, depth: int) -> None:
         self._out = out
         self._rows_left = height
         self._shape = (width, bands)
