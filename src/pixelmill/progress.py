@@ -29,11 +29,9 @@ def bar_for_one(src: str, quiet: bool) -> Iterator[Callable[[float], None] | Non
         yield lambda percent: bar.update(task, completed=percent)
 
 
-def run_tree_with_progress(
-    src: str, dst: str, pipeline: Pipeline, jobs: int, settings: Settings, quiet: bool
-) -> TreeReport:
-    """Run a folder with a bar counting images, then print a summary and every failure."""
-    from rich.console import Console
+def counting_bar(console: object, quiet: bool, *middle: str, transient: bool = False) -> object:
+    """A rich bar counting steps: description, bar, count, ``middle`` text columns (task
+    fields in rich's format), time spent and time left."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -43,12 +41,21 @@ def run_tree_with_progress(
         TimeRemainingColumn,
     )  # fmt: skip
 
-    console = Console(stderr=True, highlight=False)
-    with Progress(
+    return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=quiet,
-        transient=True,
-    ) as bar:  # fmt: skip
+        *map(TextColumn, middle), TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+        disable=quiet, transient=transient,
+    )  # fmt: skip
+
+
+def run_tree_with_progress(
+    src: str, dst: str, pipeline: Pipeline, jobs: int, settings: Settings, quiet: bool
+) -> TreeReport:
+    """Run a folder with a bar counting images, then print a summary and every failure."""
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+    with counting_bar(console, quiet, transient=True) as bar:  # type: ignore[attr-defined]
         task = bar.add_task("images", total=None)
         report = run_tree(
             src, dst, pipeline, jobs=jobs, settings=settings,

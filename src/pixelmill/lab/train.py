@@ -208,22 +208,12 @@ def _display(name: str, start: int, total: int, quiet: bool
     """A rich progress bar on stderr with the loss, the time spent and the time left; yields a
     function advancing it by a step and one printing a line above it (nothing when quiet)."""
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )  # fmt: skip
+
+    from pixelmill.progress import counting_bar
 
     console = Console(stderr=True, highlight=False, quiet=quiet)
     began = time.monotonic()
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.5f}"), TimeElapsedColumn(), TextColumn("left"),
-        TimeRemainingColumn(), console=console, disable=quiet,
-    ) as bar:  # fmt: skip
+    with counting_bar(console, quiet, "loss {task.fields[loss]:.5f}") as bar:  # type: ignore[attr-defined]
         task = bar.add_task(name, total=total, completed=start, loss=float("nan"))
 
         def say(text: str) -> None:
