@@ -54,11 +54,13 @@ def test_a_shipped_model_runs_through_the_engine(tmp_path, monkeypatch, name: st
 
 
 def test_models_chain_in_one_pipeline(tmp_path, monkeypatch) -> None:
-    """JPEG artefacts removed, then ×2 super-resolution: two model steps streaming one into
-    the other, as a pipeline of models."""
+    """JPEG artefacts removed, then ×2 super-resolution by the upscaler trained on dejpeg's
+    outputs: two model steps streaming one into the other, as a pipeline of models."""
     monkeypatch.setenv("PIXELMILL_MODELS_DIR", str(tmp_path / "none"))
+    chained = available(Settings.load())["sr-x2-jpeg"].manifest
+    assert "trained on the outputs of dejpeg" in chained.provenance
     source = tmp_path / "in.jpg"
     photo(200, 120).write_to_file(str(source), Q=30)
-    out = pixelmill.run(source, tmp_path / "o.png", "model:dejpeg/model:sr-x2")
+    out = pixelmill.run(source, tmp_path / "o.png", "model:dejpeg/model:sr-x2-jpeg")
     assert (out.width, out.height) == (400, 240)
-    assert [note.split(":")[0] for note in out.notes] == ["model dejpeg", "model sr-x2"]
+    assert [note.split(":")[0] for note in out.notes] == ["model dejpeg", "model sr-x2-jpeg"]

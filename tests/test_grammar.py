@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from pixelmill.errors import PipelineError
 from pixelmill.pipeline import STEPS, Pipeline, Step
-from pixelmill.pipeline.kinds import Bool, Choice, Colour, Float, Int, IntChoice, Name
+from pixelmill.pipeline.kinds import Bool, Choice, Colour, Float, Gates, Int, IntChoice, Name
 
 
 def values_for(kind) -> st.SearchStrategy:
@@ -29,6 +29,11 @@ def values_for(kind) -> st.SearchStrategy:
         return st.sampled_from(["white", "#123", "#a0b0c0", "#01020304", "transparent"])
     if isinstance(kind, Name):
         return st.from_regex(r"[A-Za-z0-9_.\-]{1,20}", fullmatch=True)
+    if isinstance(kind, Gates):
+        gate = st.builds("{}{}{}".format, st.sampled_from(kind.metrics),
+                         st.sampled_from([">=", "<=", ">", "<"]),
+                         st.floats(-1e6, 1e6, allow_nan=False).map(repr))  # fmt: skip
+        return st.lists(gate, min_size=1, max_size=3)
     raise AssertionError(f"no strategy for {kind}")
 
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from pixelmill.config import Settings
-from pixelmill.errors import UsageError
-from pixelmill.lab import photos, pixels, synthetic
+from pixelmill.errors import ModelError, UsageError
+from pixelmill.lab import export, installed, photos, pixels, synthetic
 from pixelmill.lab.data import Pairs
+from pixelmill.lab.nets import ConvNet
 from pixelmill.lab.recipe import parse
 
 
@@ -103,6 +104,22 @@ def test_pairs_are_a_function_of_seed_and_index(tiny_recipe) -> None:
     assert not pairs[6][1].equal(first[1])
     other = Pairs(parse(tiny_recipe(train={"seed": 1}), "test"), Settings())[5]
     assert not other[1].equal(first[1])
+
+
+def test_a_chained_recipe_learns_from_the_outputs_of_the_models_it_follows(tiny_recipe) -> None:
+    plain = Pairs(parse(tiny_recipe(degradation=["resize", "jpeg"]), "test"), Settings()).pair(3)
+    recipe = parse(tiny_recipe(degradation=["resize", "jpeg"], follows=["dejpeg"]), "test")
+    chained = Pairs(recipe, Settings()).pair(3)
+    assert np.array_equal(chained[1], plain[1])  # the same target
+    restored = installed.restorer("dejpeg", Settings())(plain[0])
+    assert np.array_equal(chained[0], restored) and not np.array_equal(restored, plain[0])
+    assert np.array_equal(restored, pixels.quantised(restored))  # 8 bits, as between steps
+    provenance = export.manifest_for(recipe, ConvNet(recipe.net), 6).provenance
+    assert "trained on the outputs of dejpeg" in provenance
+    with pytest.raises(UsageError, match="keep the size"):
+        Pairs(parse(tiny_recipe(follows=["sr-x2"]), "test"), Settings())
+    with pytest.raises(ModelError, match="no-such-model"):
+        Pairs(parse(tiny_recipe(follows=["no-such-model"]), "test"), Settings())
 
 
 def test_photographs_come_from_any_storage_prefix(tiny_recipe) -> None:

@@ -59,6 +59,38 @@ def test_jpeg_is_lossy_and_worse_at_lower_quality() -> None:
     assert errors[0] > errors[1] > 1 / 255
 
 
+def test_a_shifted_jpeg_grid_starts_at_a_random_offset() -> None:
+    image = photos.load("astronaut")[:64, :64]
+    aligned = degrade.Jpeg(quality=(20.0, 20.0), shift=False)(image, rng(), (64, 64))
+    assert np.array_equal(aligned, degrade.jpeg(image, 20))
+    grid = np.arange(64) % 8 == 7  # steps across block edges, between columns 7 and 8, …
+
+    def edge_excess(out: np.ndarray, offset: int) -> float:
+        steps = np.abs(np.diff(out - image, axis=1)).mean(axis=(0, 2))
+        edges = np.roll(grid, offset)[:-1]
+        return float(steps[edges].mean() / steps[~edges].mean())
+
+    assert edge_excess(aligned, 0) > 1.3
+    offsets = set()
+    for seed in range(6):
+        generator = np.random.default_rng(seed)
+        top, left = np.random.default_rng(seed).integers(0, degrade.JPEG_MCU, size=2)
+        shifted = degrade.Jpeg(quality=(20.0, 20.0))(image, generator, (64, 64))
+        assert shifted.shape == image.shape
+        padded = np.pad(image, ((top, 0), (left, 0), (0, 0)), mode="edge")
+        assert np.array_equal(shifted, degrade.jpeg(padded, 20)[top:, left:])
+        offsets.add(int(left) % 8)
+        assert edge_excess(shifted, -int(left)) > 1.3  # the blocks moved with the offset
+    assert len(offsets) > 2
+
+
+def test_the_compressed_track_adds_jpeg_to_the_classic_one() -> None:
+    stages = degrade.track("compressed", "super-resolution", 2).stages
+    assert [type(s).__name__ for s in stages] == ["Resize", "Jpeg"]
+    assert stages[1].quality == (30.0, 30.0) and not stages[1].shift
+    assert degrade.track("compressed", "dejpeg", 1) == degrade.track("classic", "dejpeg", 1)
+
+
 def test_classic_bicubic_downscaling_matches_matlab_style_resizing() -> None:
     from PIL import Image
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pixelmill.lab.nets import ARCHITECTURES, ConvNet, NetSpec, parameters
+from pixelmill.errors import UsageError
+from pixelmill.lab.nets import ARCHITECTURES, UNSHUFFLED, ConvNet, NetSpec, parameters
 
 torch.set_num_threads(1)
 
@@ -25,7 +26,8 @@ def support_radius(net: ConvNet) -> int:
 
 @pytest.mark.parametrize(
     ("arch", "scale"),
-    [("espcn", 2), ("espcn", 4), ("fsrcnn", 3), ("fsrcnn", 1), ("dncnn", 1), ("dncnn", 2)],
+    [("espcn", 2), ("espcn", 4), ("fsrcnn", 3), ("fsrcnn", 1), ("dncnn", 1), ("dncnn", 2),
+     ("dncnn-s2", 1)],
 )
 def test_receptive_field_is_exact(arch: str, scale: int) -> None:
     torch.manual_seed(0)
@@ -57,8 +59,22 @@ def test_a_new_net_starts_close_to_its_base() -> None:
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_nets_are_small(arch: str) -> None:
-    count = parameters(ConvNet(NetSpec(arch, 4)))
+    count = parameters(ConvNet(NetSpec(arch, 1 if arch in UNSHUFFLED else 4)))
     assert 2_000 <= count <= 2**21 // 4  # at most 2 MB of float32 weights
+
+
+def test_an_unshuffled_net_takes_any_size_and_restores_only() -> None:
+    torch.manual_seed(0)
+    net = ConvNet(NetSpec("dncnn-s2", 1))
+    for height, width in ((1, 1), (2, 5), (17, 16)):
+        image = torch.rand(1, 3, height, width)
+        assert net(image).shape == image.shape
+    odd = torch.rand(1, 3, 17, 21)  # sides are padded to whole blocks by repeating the last
+    even = torch.nn.functional.pad(odd, (0, 1, 0, 1), mode="replicate")
+    with torch.no_grad():
+        assert torch.allclose(net(odd), net(even)[..., :17, :21], atol=1e-6)
+    with pytest.raises(UsageError, match="restoration"):
+        NetSpec("dncnn-s2", 2)
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4, 8])

@@ -137,6 +137,28 @@ def test_eval_of_a_restoration_model_on_a_folder(cli, tmp_path, monkeypatch, tin
     assert "classic" in out and "realistic" in out and "input" in out and "a.png" in out
 
 
+def test_eval_of_a_chain_runs_the_followed_models_first(cli, tmp_path, trained_tiny,
+                                                        monkeypatch) -> None:  # fmt: skip
+    monkeypatch.setenv("PIXELMILL_MODELS_DIR", str(trained_tiny[1]))
+    (tmp_path / "refs").mkdir()
+    photo(96, 64).write_to_file(str(tmp_path / "refs" / "a.png"))
+    results = []
+    for chain in ((), ("--follows", "dejpeg")):
+        status, out, stderr = cli("lab", "eval", "tiny-x2", *chain, "--track", "compressed",
+                                  "--images", tmp_path / "refs", "--json")  # fmt: skip
+        assert status == 0, stderr
+        results.append(json.loads(out))
+    alone, chained = results
+    assert chained["pipeline"] == "model:dejpeg/model:tiny-x2" and chained["scale"] == 2
+    assert alone["pipeline"] == "model:tiny-x2"
+    scores = [r["tracks"]["compressed"]["mean"] for r in results]
+    assert scores[0]["bicubic"] == scores[1]["bicubic"]  # the same degraded input
+    assert scores[0]["model"] != scores[1]["model"]
+    status, _, stderr = cli("lab", "eval", "tiny-x2", "--follows", "sr-x2", "--images",
+                            tmp_path / "refs")  # fmt: skip
+    assert status != 0 and "keeps the size" in stderr
+
+
 def test_a_teacher_guides_training(tmp_path, tiny_recipe, trained_tiny) -> None:
     run, _ = trained_tiny
     plain = train(parse(tiny_recipe(), "t"), tmp_path / "plain", quiet=True)

@@ -25,7 +25,8 @@ def same(a: pyvips.Image, b: pyvips.Image, tolerance: float = 0.0) -> bool:
 
 
 def test_every_declared_step_has_an_implementation() -> None:
-    assert set(OPS) | {"encode", "model"} == set(STEPS)  # model: the tiled executor
+    # model: the tiled executor; qc: the engine's gates
+    assert set(OPS) | {"encode", "model", "qc"} == set(STEPS)
 
 
 @pytest.mark.parametrize(

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 __all__ = [
-    "InputError", "LimitError", "Pipeline", "PipelineError", "PixelmillError", "Settings",
-    "StorageError", "info", "run", "run_tree",
+    "InputError", "LimitError", "Pipeline", "PipelineError", "PixelmillError", "QualityError",
+    "Settings", "StorageError", "compare", "info", "run", "run_tree",
 ]  # fmt: skip
 
 _WHERE = {
     "run": "pixelmill.api", "run_tree": "pixelmill.api", "info": "pixelmill.api",
+    "compare": "pixelmill.api", "QualityError": "pixelmill.errors",
     "Pipeline": "pixelmill.pipeline", "Settings": "pixelmill.config",
     "PixelmillError": "pixelmill.errors", "PipelineError": "pixelmill.errors",
     "InputError": "pixelmill.errors", "LimitError": "pixelmill.errors",
@@ -25,13 +26,14 @@ _WHERE = {
 }  # fmt: skip
 
 if TYPE_CHECKING:
-    from pixelmill.api import info, run, run_tree
+    from pixelmill.api import compare, info, run, run_tree
     from pixelmill.config import Settings
     from pixelmill.errors import (
         InputError,
         LimitError,
         PipelineError,
         PixelmillError,
+        QualityError,
         StorageError,
     )  # fmt: skip
     from pixelmill.pipeline import Pipeline

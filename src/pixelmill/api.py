@@ -27,14 +27,18 @@ def run(
     *,
     settings: Settings | None = None,
     progress: Callable[[float], None] | None = None,
+    reference: PathLike | None = None,
 ) -> Outcome:
-    """Run a pipeline (text, JSON or :class:`Pipeline`) from one image to another.
+    """Run a pipeline (text, JSON or :class:`Pipeline`) from one image to another; quality
+    gates measure against ``reference`` when given (else each one's previous step's input),
+    and their verdicts are on the outcome (``outcome.qc``, ``outcome.flagged``).
 
     Raises a :class:`~pixelmill.errors.PixelmillError` subclass on failure; nothing is written then.
     """
     settings = settings or Settings.load()
+    truth = None if reference is None else storage.locate(reference)
     return execute(Pipeline.parse(pipeline), storage.locate(src), storage.locate(dst), settings,
-                   progress)  # fmt: skip
+                   progress, truth)  # fmt: skip
 
 
 def info(src: PathLike, *, settings: Settings | None = None) -> dict[str, Any]:
@@ -42,6 +46,30 @@ def info(src: PathLike, *, settings: Settings | None = None) -> dict[str, Any]:
     read from its header (the size limits apply, nothing is decoded)."""
     with codecs.open_source(storage.locate(src), settings or Settings.load()) as source:
         return codecs.describe(source)
+
+
+def compare(reference: PathLike, image: PathLike, metrics: Iterable[str] | None = None, *,
+            settings: Settings | None = None) -> dict[str, float]:  # fmt: skip
+    """Metrics of ``image`` against ``reference`` (files or URLs), by name; see
+    :func:`pixelmill.quality.compare` for the defaults."""
+    from pixelmill import quality
+
+    settings = settings or Settings.load()
+    with (codecs.open_source(storage.locate(reference), settings) as left,
+          codecs.open_source(storage.locate(image), settings) as right):  # fmt: skip
+        pictures = [codecs.to_srgb(s.decode(random_access=True)) for s in (left, right)]
+        return quality.compare(*pictures, metrics)
+
+
+def images_below(folder: PathLike) -> list[Location]:
+    """Every image file below a folder or storage prefix, in path order; none is an error."""
+    loc = storage.locate(folder)
+    if not storage.is_dir(loc):
+        raise UsageError(f"{folder}: is not a folder or storage prefix of images")
+    found = [loc.child(rel) for rel in storage.list_files(loc, READ_EXTENSIONS)]
+    if not found:
+        raise UsageError(f"{folder}: holds no images")
+    return found
 
 
 @dataclass(frozen=True)
@@ -59,6 +87,11 @@ class TreeReport:
     done: list[Outcome] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
+
+    @property
+    def flagged(self) -> list[Outcome]:
+        """The outputs a quality gate marked for review."""
+        return [outcome for outcome in self.done if outcome.flagged]
 
     @property
     def exit_code(self) -> int:

@@ -61,11 +61,14 @@ def _pipeline_text(value: str) -> str:
 @click.option("--max-bytes", type=click.IntRange(1), help="Largest input file in bytes.")
 @click.option("--time-limit", type=click.FloatRange(0, min_open=True), help="Seconds per image.")
 @click.option("--no-autorotate", is_flag=True, help="Keep the stored orientation.")
+@click.option("--reference", metavar="REF",
+              help="Image quality gates (qc steps) measure against, e.g. a ground truth "
+                   "(default: each gate's previous step's input). Single images only.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.pass_context
 def run(ctx: click.Context, src: str, dst: str, pipeline: str, jobs: int, max_pixels: int | None,
         max_bytes: int | None, time_limit: float | None, no_autorotate: bool,
-        quiet: bool) -> None:  # fmt: skip
+        reference: str | None, quiet: bool) -> None:  # fmt: skip
     """Process SRC into DST; both may be files, folders or URLs (s3://, memory://, …).
 
     With a folder, every image below it is mirrored into DST, --jobs at a time; a failing image
@@ -80,6 +83,8 @@ def run(ctx: click.Context, src: str, dst: str, pipeline: str, jobs: int, max_pi
     if storage.is_dir(storage.locate(src)):
         from pixelmill.progress import run_tree_with_progress
 
+        if reference is not None:
+            raise UsageError("--reference is for a single image, not a folder")
         report = run_tree_with_progress(src, dst, parsed, jobs, settings, quiet)
         ctx.exit(report.exit_code)
     if storage.is_dir(storage.locate(dst)) or dst.endswith(("/", os.sep)):
@@ -87,7 +92,10 @@ def run(ctx: click.Context, src: str, dst: str, pipeline: str, jobs: int, max_pi
     from pixelmill.progress import bar_for_one
 
     with bar_for_one(src, quiet) as progress:
-        outcome = api.run(src, dst, parsed, settings=settings, progress=progress)
+        outcome = api.run(src, dst, parsed, settings=settings, progress=progress,
+                          reference=reference)  # fmt: skip
+    if outcome.flagged:
+        click.echo(f"flagged for review: {outcome.destination}", err=True)
     if not quiet:
         for note in outcome.notes:
             click.echo(note, err=True)
@@ -114,6 +122,99 @@ def info(ctx: click.Context, src: str, as_json: bool) -> None:
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items())
         click.echo(f"{key:13} {value}")
+
+
+@cli.command()
+@click.argument("reference")
+@click.argument("image")
+@click.option("-m", "--metrics", metavar="NAMES",
+              help="Comma-separated metrics (default: the full-reference ones, or consistency "
+                   "when IMAGE is an upscale of REFERENCE); pixelmill metrics lists them.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def compare(ctx: click.Context, reference: str, image: str, metrics: str | None,
+            as_json: bool) -> None:  # fmt: skip
+    """Measure IMAGE against REFERENCE: PSNR, SSIM, MS-SSIM, FSIM, SSIMULACRA 2, CIEDE2000,
+    no-reference indicators, and round-trip consistency for upscales."""
+    from pixelmill import api
+    from pixelmill.quality import METRICS
+
+    names = [n for n in metrics.split(",") if n.strip()] if metrics else None
+    scores = api.compare(reference, image, names, settings=_settings(ctx))
+    if as_json:
+        click.echo(json.dumps(scores, indent=2))
+        return
+    for name, value in scores.items():
+        found = METRICS[name]
+        click.echo(f"{name:14} {value:12.4f} {found.unit:8} ({_BETTER[found.higher_is_better]}) "
+                   f"{found.doc}")  # fmt: skip
+
+
+_BETTER = {True: "higher is better", False: "lower is better", None: "a description"}
+
+
+@cli.command()
+def metrics() -> None:
+    """List the metrics of compare, qc gates and bench: name, kind, which way is better, unit."""
+    from pixelmill.quality import METRICS
+
+    for found in METRICS.values():
+        click.echo(f"{found.name:14} {found.kind:12} {_BETTER[found.higher_is_better]:17} "
+                   f"{found.unit:10} {found.doc}")  # fmt: skip
+
+
+@cli.command()
+@click.argument("more", nargs=-1, metavar="[PIPELINE]...")
+@click.option("-p", "--pipelines", "first", multiple=True, metavar="PIPELINE",
+              help="A pipeline to compare (repeatable; more may follow as arguments).")
+@click.option("--images", required=True, metavar="DIR|URL",
+              help="Folder or storage prefix of images (pixelmill bench-images makes a set).")
+@click.option("--degrade", metavar="PIPELINE",
+              help="Turn each image into the input with this pipeline (e.g. scale:0.5/encode:"
+                   "jpeg:q=40) and score outputs against the original.")
+@click.option("-m", "--metrics", metavar="NAMES", help="Comma-separated metrics to measure.")
+@click.option("--rank", metavar="METRIC",
+              help="Rank by this metric, or mp-per-s (default: ssimulacra2 with --degrade, "
+                   "else speed).")
+@click.option("--repeats", default=1, show_default=True, type=click.IntRange(1),
+              help="Timed runs of each pipeline per image (the median is kept).")
+@click.option("--out", default="bench-report", show_default=True, metavar="DIR",
+              help="Folder for report.html and report.json.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@click.pass_context
+def bench(ctx: click.Context, more: tuple[str, ...], first: tuple[str, ...], images: str,
+          degrade: str | None, metrics: str | None, rank: str | None, repeats: int, out: str,
+          quiet: bool) -> None:  # fmt: skip
+    """Run pipelines over a set of images, measure quality, speed and bytes, rank them, and
+    write a self-contained HTML report with tables, plots and crops at 100 %, plus JSON."""
+    import tempfile
+
+    from pixelmill.bench import measure, report
+    from pixelmill.progress import bench_with_progress
+
+    names = [n for n in metrics.split(",") if n.strip()] if metrics else None
+    with tempfile.TemporaryDirectory(prefix="pixelmill-bench-") as work:
+        done = bench_with_progress(quiet, lambda on_start, on_result: measure.run(
+            [*first, *more], images, Path(work), degrade=degrade, metrics=names, rank_by=rank,
+            repeats=repeats, settings=_settings(ctx), on_start=on_start, on_result=on_result))
+        page, data = report.write(done, Path(out))
+    if not quiet:
+        for place, row in enumerate(done.summary(), 1):
+            click.echo(f"{place}. {row['pipeline']}", err=True)
+        click.echo(f"wrote {page} and {data}", err=True)
+
+
+@cli.command("bench-images")
+@click.argument("folder")
+@click.option("--large/--no-large", default=True, show_default=True,
+              help="Include the 6000×4000 image.")
+def bench_images(folder: str, large: bool) -> None:
+    """Write the benchmark image set into FOLDER: photographs, synthetic textures, graphics
+    and text, and a large image, with their licences."""
+    from pixelmill.bench import images
+
+    written = images.write(Path(folder), large=large)
+    click.echo(f"wrote {len(written)} images and LICENCES.txt into {folder}", err=True)
 
 
 @cli.command()
@@ -306,21 +407,27 @@ def lab_export(ctx: click.Context, run: str, out: str | None, precision: str,
     _export(ctx, run, folder, register, precision, calibration)
 
 
+_TRACKS = ("classic", "compressed", "realistic")
+
+
 @lab.command("eval")
 @click.argument("model")
+@click.option("--follows", multiple=True, metavar="MODEL",
+              help="Run after this restoration model, as model:MODEL/model:… (repeatable).")
 @click.option("--images", metavar="FOLDER",
               help="Reference images (default: the held-out photographs).")
-@click.option("--track", type=click.Choice(["classic", "realistic", "both"]), default="both",
-              show_default=True, help="Fixed degradations to evaluate on.")
+@click.option("--track", "tracks", type=click.Choice(_TRACKS), multiple=True,
+              default=("classic", "realistic"), show_default=True,
+              help="Fixed degradation to evaluate on (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, with every image's scores.")
 @click.pass_context
-def lab_eval(ctx: click.Context, model: str, images: str | None, track: str,
-             as_json: bool) -> None:  # fmt: skip
+def lab_eval(ctx: click.Context, model: str, follows: tuple[str, ...], images: str | None,
+             tracks: tuple[str, ...], as_json: bool) -> None:  # fmt: skip
     """Score an installed MODEL, run through the tiled engine, against bicubic and Lanczos
     upscaling (upscalers) or its degraded input (restoration): PSNR and SSIM on luma."""
     evaluation = _lab("evaluate")
-    tracks = evaluation.TRACKS if track == "both" else (track,)
-    result = evaluation.evaluate(model, images=images, tracks=tracks, settings=_settings(ctx))
+    result = evaluation.evaluate(model, follows=follows, images=images, tracks=tracks,
+                                 settings=_settings(ctx))  # fmt: skip
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -337,7 +444,9 @@ def lab_eval(ctx: click.Context, model: str, images: str | None, track: str,
               help="Also write CARD.json beside it (without --out: print JSON instead).")
 @click.option("--recipe", help="Bundled recipe, YAML file or run folder the models come from: "
                                "adds the training data and the recipe.")  # fmt: skip
-@click.option("--track", type=click.Choice(["classic", "realistic"]), default="classic",
+@click.option("--follows", multiple=True, metavar="MODEL",
+              help="Score each model after this restoration model (repeatable).")
+@click.option("--track", type=click.Choice(_TRACKS), default="classic",
               show_default=True, help="Fixed degradation the scores are measured on.")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1),
               help="onnxruntime threads while measuring speed.")
@@ -347,13 +456,13 @@ def lab_eval(ctx: click.Context, model: str, images: str | None, track: str,
               help="Side of the square image speed is measured on.")
 @click.pass_context
 def lab_card(ctx: click.Context, models: tuple[str, ...], out: str | None, as_json: bool,
-             recipe: str | None, track: str, threads: int, repeats: int,
-             side: int) -> None:  # fmt: skip
+             follows: tuple[str, ...], recipe: str | None, track: str, threads: int,
+             repeats: int, side: int) -> None:  # fmt: skip
     """Make the model card of installed MODELS, variants of one model (the first is the
     reference): parameters, ONNX size, CPU speed through the engine, and PSNR/SSIM on the
     held-out photographs, with the commands behind each figure."""
     cards = _lab("card")
-    card = cards.make(list(models), recipe=recipe, track=track, threads=threads,
+    card = cards.make(list(models), follows=follows, recipe=recipe, track=track, threads=threads,
                       repeats=repeats, side=side, settings=_settings(ctx))  # fmt: skip
     if out is None:
         click.echo(json.dumps(card, indent=2, ensure_ascii=False) if as_json

@@ -56,6 +56,13 @@ class StorageError(PixelmillError):
     kind = "storage"
 
 
+class QualityError(PixelmillError):
+    """A quality gate (``qc`` step with on_fail=fail) found the result below its thresholds."""
+
+    exit_code = 6
+    kind = "quality"
+
+
 class Cancelled(PixelmillError):
     """The run was stopped from outside (a signal, a cancelled job); nothing was written."""
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from pixelmill.api import TreeReport, run_tree
 from pixelmill.config import Settings
 from pixelmill.pipeline import Pipeline
+
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -64,12 +67,30 @@ def run_tree_with_progress(
         )  # fmt: skip
     for failure in report.failed:
         console.print(f"failed ({failure.kind}): {failure.message}", markup=False, soft_wrap=True)
+    for flagged in report.flagged:
+        console.print(f"flagged for review: {flagged.destination} "
+                      f"({'; '.join(v.describe() for v in flagged.qc)})", markup=False,
+                      soft_wrap=True)  # fmt: skip
     if not quiet or report.failed:
         console.print(
-            f"{len(report.done)} done, {len(report.failed)} failed, of "
+            f"{len(report.done)} done"
+            + (f" ({len(report.flagged)} flagged for review)" if report.flagged else "")
+            + ", "
+            f"{len(report.failed)} failed, of "
             f"{len(report.done) + len(report.failed)} images "
             f"in {report.seconds:.1f} s",
             markup=False,
             soft_wrap=True,
         )
     return report
+
+
+def bench_with_progress(quiet: bool, run: Callable[..., T]) -> T:
+    """Call ``run(on_start, on_result)`` (a benchmark) with a bar counting pipeline runs."""
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+    with counting_bar(console, quiet, transient=True) as bar:  # type: ignore[attr-defined]
+        task = bar.add_task("bench", total=None)
+        return run(lambda total: bar.update(task, total=total),
+                   lambda result: bar.advance(task))  # fmt: skip

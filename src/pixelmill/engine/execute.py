@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyvips
@@ -23,9 +23,9 @@ import pyvips
 from pixelmill import codecs, storage
 from pixelmill.codecs import Source
 from pixelmill.config import Settings
-from pixelmill.engine import bandsink, tiled
+from pixelmill.engine import bandsink, qc, tiled
 from pixelmill.engine.ops import OPS, thumbnail_with
-from pixelmill.errors import Cancelled, LimitError, UsageError
+from pixelmill.errors import Cancelled, LimitError, QualityError, UsageError
 from pixelmill.pipeline import Pipeline, Step
 from pixelmill.pipeline.formats import FORMATS, Format, format_for_path
 from pixelmill.storage import Location
@@ -62,6 +62,13 @@ class Outcome:
     seconds: float
     notes: tuple[str, ...] = ()
     """What was chosen on the way (e.g. a model's tile size and batch)."""
+    qc: tuple[qc.Verdict, ...] = ()
+    """The verdict of each quality gate, in order."""
+
+    @property
+    def flagged(self) -> bool:
+        """Whether a quality gate marked the output for review."""
+        return any(verdict.outcome == "flag" for verdict in self.qc)
 
 
 def output_format(pipeline: Pipeline, destination: Location) -> Format:
@@ -91,8 +98,11 @@ def execute(
     destination: Location,
     settings: Settings,
     progress: Callable[[float], None] | None = None,
+    reference: Location | None = None,
 ) -> Outcome:
-    """Run ``pipeline`` from ``source`` to ``destination``; nothing is written on failure."""
+    """Run ``pipeline`` from ``source`` to ``destination``; nothing is written on failure.
+    ``reference`` is what quality gates measure against instead of each one's previous step's
+    input (a ground truth)."""
     started = time.monotonic()
     fmt = output_format(pipeline, destination)
     steps = [s for s in pipeline.steps if s.op != "encode"]
@@ -108,6 +118,9 @@ def execute(
         _ACTIVE.add(src)
         try:
             ctx = _Context(settings, stack, notes, progress, source)
+            if reference is not None:
+                truth = stack.enter_context(codecs.open_source(reference, settings))
+                ctx.reference = truth.decode(random_access=True)
             image = _graph(src, steps, ctx)
             _check_size(image.width, image.height, settings, source)
             strip = pipeline.find("strip") is not None
@@ -123,7 +136,7 @@ def execute(
             _ACTIVE.discard(src)
     return Outcome(
         str(source), str(destination), fmt.name, image.width, image.height, image.bands, size,
-        time.monotonic() - started, tuple(notes),
+        time.monotonic() - started, tuple(notes), tuple(ctx.verdicts),
     )  # fmt: skip
 
 
@@ -138,6 +151,9 @@ class _Context:
     notes: list[str]
     progress: Callable[[float], None] | None
     source: Location
+    reference: pyvips.Image | None = None
+    """The run's reference image for quality gates, if given."""
+    verdicts: list[qc.Verdict] = field(default_factory=list)
 
 
 def _graph(src: Source, steps: list[Step], ctx: _Context) -> pyvips.Image:
@@ -146,7 +162,7 @@ def _graph(src: Source, steps: list[Step], ctx: _Context) -> pyvips.Image:
     orientation = src.orientation
 
     def random_after(index: int) -> bool:
-        return any(s.op in OPS and OPS[s.op].random_access(s, orientation)
+        return any(s.op == "qc" or s.op in OPS and OPS[s.op].random_access(s, orientation)
                    for s in steps[index:])  # fmt: skip
 
     first = 0
@@ -157,13 +173,29 @@ def _graph(src: Source, steps: list[Step], ctx: _Context) -> pyvips.Image:
             image = image.copy_memory()  # shrink-on-load streams; later steps need the whole
     else:
         image = src.decode(random_access=random_after(0))
+    given = image  # the input of the last step (the decoded source before any)
+    if first:  # that of a shrink-on-load thumbnail: the source as it is
+        given = src.decode(random_access=True) if random_after(1) else image
     for index in range(first, len(steps)):
         step = steps[index]
+        if step.op == "qc":
+            _gate(image, given, step, ctx)
+            continue
+        given = image
         if step.op == "model":
             image = _model(image, step, ctx, random_after(index + 1))
         else:
             image = OPS[step.op].apply(image, step)
     return image
+
+
+def _gate(image: pyvips.Image, given: pyvips.Image, step: Step, ctx: _Context) -> None:
+    """Judge a quality gate; a failure stops the run before anything is written."""
+    verdict = qc.judge(image, given if ctx.reference is None else ctx.reference, step)
+    ctx.verdicts.append(verdict)
+    ctx.notes.append(verdict.describe())
+    if verdict.outcome == "fail":
+        raise QualityError(f"{ctx.source}: {verdict.describe()}; nothing was written")
 
 
 def _model(image: pyvips.Image, step: Step, ctx: _Context, random: bool) -> pyvips.Image:

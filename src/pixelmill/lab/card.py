@@ -118,12 +118,13 @@ def speeds(models: list[str], settings: Settings, side: int = SIDE,
     return [side * side / 1e6 / statistics.median(spent) for spent in times]
 
 
-def make(models: list[str], *, recipe: str | None = None, track: str = "classic",
-         threads: int = THREADS, repeats: int = REPEATS, side: int = SIDE,
-         settings: Settings | None = None) -> dict[str, Any]:  # fmt: skip
+def make(models: list[str], *, follows: tuple[str, ...] = (), recipe: str | None = None,
+         track: str = "classic", threads: int = THREADS, repeats: int = REPEATS,
+         side: int = SIDE, settings: Settings | None = None) -> dict[str, Any]:  # fmt: skip
     """The card of installed ``models`` (the first is the reference of the speed-ups and PSNR
-    gaps) as the mapping its JSON holds; ``recipe`` (a bundled name, a YAML file or a run
-    folder) adds the training data and the recipe."""
+    gaps) as the mapping its JSON holds; each is scored after the models it ``follows``, its
+    speed is its own. ``recipe`` (a bundled name, a YAML file or a run folder) adds the
+    training data and the recipe."""
     import onnxruntime
 
     from pixelmill.models import find
@@ -132,12 +133,14 @@ def make(models: list[str], *, recipe: str | None = None, track: str = "classic"
         raise UsageError("give at least one model")
     settings = settings or Settings.load()
     trained = recipe_of(recipe) if recipe else None
-    command = (f"pixelmill lab card {' '.join(models)} --track {track} --threads {threads} "
-               f"--repeats {repeats} --side {side}"
+    chain = "".join(f" --follows {name}" for name in follows)
+    command = (f"pixelmill lab card {' '.join(models)}{chain} --track {track} --threads "
+               f"{threads} --repeats {repeats} --side {side}"
                + (f" --recipe {recipe}" if recipe else ""))  # fmt: skip
     found = [find(name, settings) for name in models]
     rates = speeds(models, settings.replace(threads=threads), side, repeats)
-    scores = [evaluate(name, tracks=(track,), settings=settings) for name in models]
+    scores = [evaluate(name, follows=follows, tracks=(track,), settings=settings)
+              for name in models]  # fmt: skip
     rows = []
     for model, rate, result in zip(found, rates, scores):
         count, precision = weights(model.path)
@@ -152,10 +155,11 @@ def make(models: list[str], *, recipe: str | None = None, track: str = "classic"
     baselines = {k: v for k, v in scores[0]["tracks"][track]["mean"].items() if k != "model"}
     return {
         "title": first.model, "description": found[0].manifest.description, "track": track,
-        "images": scores[0]["images"],
+        "follows": list(follows), "images": scores[0]["images"],
         "rows": [asdict(row) | {
             "speedup": row.mp_per_s / first.mp_per_s, "psnr_gap": row.psnr - first.psnr,
-            "commands": {"scores": f"pixelmill lab eval {row.model} --track {track} --json",
+            "commands": {"scores": f"pixelmill lab eval {row.model}{chain} --track {track} "
+                                   "--json",
                          "speed": command},
         } for row in rows],
         "baselines": baselines,
@@ -199,8 +203,9 @@ def training_data(recipe: Recipe) -> str:
     if kinds:
         lines.append(f"Augmentation: {', '.join(kinds)}.")
     stages = " → ".join(next(iter(stage)) for stage in recipe.to_dict()["degradation"])
-    lines.append(f"Inputs: the targets degraded by {stages} (settings in the recipe), in "
-                 f"{train.patch}-pixel patches, batches of {train.batch}, {train.steps:,} "
+    chain = "".join(f", then restored by the installed {name}" for name in recipe.follows)
+    lines.append(f"Inputs: the targets degraded by {stages} (settings in the recipe){chain}, "
+                 f"in {train.patch}-pixel patches, batches of {train.batch}, {train.steps:,} "
                  "steps.")  # fmt: skip
     lines.append(f"Never trained on: the held-out photographs {', '.join(photos.HELD_OUT)} "
                  "(checked before training).")  # fmt: skip
@@ -228,8 +233,9 @@ def markdown(card: dict[str, Any]) -> str:
     scores = (f"**Scores**: mean PSNR and SSIM on luma (Y of BT.601, 16..235; upscalers with "
               f"`scale` pixels shaved from each border) over the held-out photographs "
               f"{', '.join(card['images'])}, degraded by the {card['track']} track and run "
-              "through the tiled engine. The PSNR gap and speed-up are against the first "
-              "row.")  # fmt: skip
+              "through the tiled engine"
+              + "".join(f" after `model:{name}`" for name in card.get("follows", ()))
+              + ". The PSNR gap and speed-up are against the first row.")  # fmt: skip
     timing = (f"**Speed**: input megapixels per second of `pixelmill run` with the model step "
               f"on a {speed['image']}; median of {speed['repeats']} runs after a warm-up, the "
               "models taking turns, "

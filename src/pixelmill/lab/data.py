@@ -14,10 +14,10 @@ import math
 import numpy as np
 import torch
 
-from pixelmill import codecs
+from pixelmill import api, codecs
 from pixelmill.config import Settings
 from pixelmill.errors import UsageError
-from pixelmill.lab import photos, pixels
+from pixelmill.lab import installed, photos, pixels
 from pixelmill.lab.degrade import resize
 from pixelmill.lab.recipe import Recipe
 from pixelmill.lab.synthetic import GENERATORS
@@ -71,7 +71,7 @@ class Photos:
                 image = photos.load(name)
                 self._admit(BUNDLED + name, image, image.shape[:2])
         for folder in folders:
-            for loc in pixels.images_below(folder):
+            for loc in api.images_below(folder):
                 with codecs.open_source(loc, settings) as source:
                     width, height = source.upright_size
                     small = pixels.from_vips(source.thumbnail(64))
@@ -123,6 +123,9 @@ class Pairs(torch.utils.data.Dataset):
             self.sources.append(self.photos)
             weights.append(data.photos)
         self.weights = np.asarray(weights) / sum(weights)
+        self.settings = settings
+        for name in recipe.follows:  # found and checked here, before any worker starts
+            installed.restorer(name, settings)
 
     def __len__(self) -> int:
         return self.recipe.train.steps * self.recipe.train.batch
@@ -133,7 +136,10 @@ class Pairs(torch.utils.data.Dataset):
         rng = np.random.default_rng([recipe.train.seed, index])
         source = self.sources[int(rng.choice(len(self.sources), p=self.weights))]
         target = pixels.quantised(recipe.augment(source.sample(self.side, rng), rng))
-        return recipe.degradation(target, rng), target
+        degraded = recipe.degradation(target, rng)
+        for name in recipe.follows:
+            degraded = installed.restorer(name, self.settings)(degraded)
+        return degraded, target
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         degraded, target = self.pair(index)

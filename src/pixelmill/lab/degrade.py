@@ -28,6 +28,8 @@ KERNELS = {"bicubic": "cubic", "bilinear": "linear", "lanczos": "lanczos3", "are
 """Resampling kernels by their name in recipes, with libvips' name (area: a box average)."""
 MAX_KERNEL = 31
 """Largest blur kernel side."""
+JPEG_MCU = 16
+"""Side of the largest JPEG block: 8×8 DCT blocks, chroma subsampled over 16×16."""
 
 
 def _check(condition: bool, message: str) -> None:
@@ -142,17 +144,25 @@ class Noise:
 
 @dataclass(frozen=True)
 class Jpeg:
-    """JPEG compression at a random ``quality`` (libvips; chroma subsampled below 90)."""
+    """JPEG compression at a random ``quality`` (libvips; chroma subsampled below 90). With
+    ``shift``, the block grid starts at a random offset, as in a crop of a JPEG: a model
+    then meets block edges at every phase, as tiles of an image present them."""
 
     p: float = 1.0
     quality: Range = (30.0, 95.0)
+    shift: bool = True
 
     def __post_init__(self) -> None:
         _check_share("p", self.p)
         _check_range("quality", self.quality, 1.0, 100.0)
 
     def __call__(self, image: np.ndarray, rng: Rng, target: tuple[int, int]) -> np.ndarray:
-        return jpeg(image, round(_draw(rng, self.quality)))
+        quality = round(_draw(rng, self.quality))
+        if not self.shift:
+            return jpeg(image, quality)
+        top, left = rng.integers(0, JPEG_MCU, size=2)
+        padded = np.pad(image, ((top, 0), (left, 0), (0, 0)), mode="edge")
+        return jpeg(padded, quality)[top:, left:]
 
 
 Stage = Blur | Resize | Noise | Jpeg
@@ -239,7 +249,7 @@ def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     return pixels.from_vips(pyvips.Image.new_from_buffer(encoded, ""))
 
 
-TRACKS = ("classic", "realistic")
+TRACKS = ("classic", "compressed", "realistic")
 EVAL_SEED = 2024
 """Seed of the random parts of the evaluation tracks (the noise), per image index."""
 
@@ -247,17 +257,19 @@ EVAL_SEED = 2024
 def track(name: str, task: str, scale: int) -> Degradation:
     """A fixed evaluation degradation. ``classic``: bicubic downscaling for super-resolution
     (as in the SRCNN/FSRCNN/ESPCN tables), Gaussian noise σ 15 for denoise, JPEG quality 30
-    for dejpeg. ``realistic``: blur σ 1, bicubic downscaling to the scale, Gaussian noise σ 5
+    for dejpeg. ``compressed``: the classic one, then JPEG quality 30 (for models that follow
+    dejpeg). ``realistic``: blur σ 1, bicubic downscaling to the scale, Gaussian noise σ 5
     and JPEG quality 75, for every task."""
     _check(name in TRACKS, f"track {name!r} is not one of {', '.join(TRACKS)}")
     downscale = Resize(kernels=("bicubic",))
     if name == "realistic":
         blur = Blur(sigma=(1.0, 1.0), kinds=("isotropic",))
-        noise, compression = Noise(sigma=(5.0, 5.0)), Jpeg(quality=(75.0, 75.0))
+        noise, compression = Noise(sigma=(5.0, 5.0)), Jpeg(quality=(75.0, 75.0), shift=False)
         return Degradation((blur, downscale, noise, compression), scale)
-    classic = {
-        "super-resolution": downscale,
-        "denoise": Noise(sigma=(15.0, 15.0)),
-        "dejpeg": Jpeg(quality=(30.0, 30.0)),
-    }  # fmt: skip
-    return Degradation((classic[task],), scale)
+    compression = Jpeg(quality=(30.0, 30.0), shift=False)
+    classic = {"super-resolution": downscale, "denoise": Noise(sigma=(15.0, 15.0)),
+               "dejpeg": compression}  # fmt: skip
+    stages = (classic[task],)
+    if name == "compressed" and task != "dejpeg":
+        stages += (compression,)
+    return Degradation(stages, scale)

@@ -1,7 +1,8 @@
 """Evaluation of an installed model through pixelmill's tiled engine, so it measures what ships.
 
 Each held-out photograph (or each image of a folder) is degraded by a fixed track, written as
-PNG, and run through ``model:NAME``; upscalers are compared with bicubic and Lanczos upscaling,
+PNG, and run through ``model:NAME`` (after the models it follows, as ``model:A/model:NAME``,
+for a model trained on their outputs); upscalers are compared with bicubic and Lanczos upscaling,
 restoration models with their degraded input. Scores are PSNR and SSIM on luma (Y of BT.601
 YCbCr, 16..235, as in super-resolution papers), with ``scale`` pixels shaved from every border
 for upscalers.
@@ -57,21 +58,27 @@ def score(output: np.ndarray, reference: np.ndarray, shave: int) -> Score:
     )  # fmt: skip
 
 
-def evaluate(model: str, *, images: str | None = None, tracks: tuple[str, ...] = TRACKS,
-             settings: Settings | None = None) -> dict[str, Any]:  # fmt: skip
-    """Scores of ``model`` and its baselines on every image and track, with their means."""
+def evaluate(model: str, *, follows: tuple[str, ...] = (), images: str | None = None,
+             tracks: tuple[str, ...] = TRACKS, settings: Settings | None = None
+             ) -> dict[str, Any]:  # fmt: skip
+    """Scores of ``model`` (run after the restoration models ``follows``) and its baselines on
+    every image and track, with their means."""
     from pixelmill.models import find
 
     settings = settings or Settings.load()
-    manifest = find(model, settings).manifest
-    if manifest.task not in TASKS or manifest.channels != 3:
-        raise UsageError(f"model {model}: task {manifest.task!r} with {manifest.channels} "
-                         f"channels; the lab evaluates RGB {', '.join(TASKS)} models")  # fmt: skip
-    scale = manifest.scale
+    for name in (*follows, model):
+        manifest = find(name, settings).manifest
+        if manifest.task not in TASKS or manifest.channels != 3:
+            raise UsageError(f"model {name}: task {manifest.task!r} with {manifest.channels} "
+                             f"channels; the lab evaluates RGB {', '.join(TASKS)} models")
+        if name != model and manifest.scale != 1:
+            raise UsageError(f"model {name}: ×{manifest.scale}; a followed model keeps the size")
+    scale = manifest.scale  # the last one's: ``model``'s
+    pipeline = "/".join(f"model:{name}" for name in (*follows, model))
     references = _references(images, settings)
     result: dict[str, Any] = {
-        "model": model, "task": manifest.task, "scale": scale,
-        "images": [name for name, _ in references], "tracks": {},
+        "model": model, "follows": list(follows), "pipeline": pipeline, "task": manifest.task,
+        "scale": scale, "images": [name for name, _ in references], "tracks": {},
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="pixelmill-eval-", dir=settings.tmp_dir) as work:
         for name in tracks:
@@ -81,7 +88,7 @@ def evaluate(model: str, *, images: str | None = None, tracks: tuple[str, ...] =
                 reference = reference[: reference.shape[0] // scale * scale,
                                       : reference.shape[1] // scale * scale]  # fmt: skip
                 degraded = degradation(reference, np.random.default_rng([EVAL_SEED, index]))
-                outputs = _outputs(model, scale, degraded, Path(work), settings)
+                outputs = _outputs(pipeline, scale, degraded, Path(work), settings)
                 shave = scale if scale > 1 else 0
                 per_image[image] = {
                     k: asdict(score(v, reference, shave)) for k, v in outputs.items()
@@ -93,15 +100,15 @@ def evaluate(model: str, *, images: str | None = None, tracks: tuple[str, ...] =
 def _references(folder: str | None, settings: Settings) -> list[tuple[str, np.ndarray]]:
     if folder is None:
         return [(name, photos.load(name)) for name in photos.HELD_OUT]
-    return [(loc.name, pixels.read(loc, settings)) for loc in pixels.images_below(folder)]
+    return [(loc.name, pixels.read(loc, settings)) for loc in api.images_below(folder)]
 
 
-def _outputs(model: str, scale: int, degraded: np.ndarray, work: Path,
+def _outputs(pipeline: str, scale: int, degraded: np.ndarray, work: Path,
              settings: Settings) -> dict[str, np.ndarray]:  # fmt: skip
     """The model's output, run through the engine from a PNG, and the baselines'."""
     source, target = work / "input.png", work / "output.png"
     pixels.write_png(degraded, str(source))
-    api.run(source, target, f"model:{model}", settings=settings)
+    api.run(source, target, pipeline, settings=settings)
     outputs = {"model": pixels.read(storage.locate(target), settings)}
     if scale == 1:
         return outputs | {"input": degraded}
@@ -132,7 +139,7 @@ def table(result: dict[str, Any]) -> Any:
     """The mean scores as a rich table, with the model's PSNR gain over each baseline."""
     from rich.table import Table
 
-    title = (f"{result['model']} ({result['task']} ×{result['scale']}) on "
+    title = (f"{result['pipeline']} ({result['task']} ×{result['scale']}) on "
              f"{len(result['images'])} images: {', '.join(result['images'])}")  # fmt: skip
     grid = Table(title=title, title_justify="left")
     for column in ("track", "method", "PSNR-Y dB", "SSIM-Y", "model's gain dB"):

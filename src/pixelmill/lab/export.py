@@ -114,6 +114,9 @@ def manifest_for(recipe: Recipe, net: ConvNet, step: int, precision: str = "fp32
     if recipe.teacher is not None:
         origin.append(f"{DISTILLED} {checkpoints.label(recipe.teacher.model)} "
                       f"(weight {recipe.teacher.weight:g})")
+    if recipe.follows:
+        origin.append(f"trained on the outputs of {' then '.join(recipe.follows)}, to follow "
+                      "it in a pipeline")  # fmt: skip
     reduced = {"fp32": "", "fp16": f"; {FP16}",
                "int8": f"; {INT8}, calibrated on {calibration} patches of its data"}  # fmt: skip
     return Manifest(

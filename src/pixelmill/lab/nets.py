@@ -5,6 +5,11 @@ One family serves every task: convolutions with ReLU between them, a last 3×3 c
 added to a base, bicubic upscaling for super-resolution and the input itself for restoration
 (residual learning, as VDSR and DnCNN). Input and output are N×3×H×W RGB in 0..1.
 
+Restoration nets may work on pixel-unshuffled input (space to depth, as FFDNet, Zhang et al.
+2018): each u×u block of pixels becomes one position with 3·u² channels and the output is
+shuffled back. A net u² times wider costs the same per pixel and sees u times further, which
+JPEG's 8×8 blocks call for.
+
 The bicubic base is computed as a fixed grouped 5×5 convolution to the same 3·scale² phases,
 added before the pixel shuffle: it equals torch's bicubic interpolation (edges replicated) and
 exports to Pad and Conv, which onnxruntime runs many times faster than its cubic Resize.
@@ -27,8 +32,11 @@ ARCHITECTURES: dict[str, tuple[tuple[int, int], ...]] = {
     "espcn": ((5, 64), (3, 32)),
     "fsrcnn": ((5, 56), (1, 12), (3, 12), (3, 12), (3, 12), (3, 12), (1, 56)),
     "dncnn": ((3, 32),) * 6,
+    "dncnn-s2": ((3, 64),) * 8,
 }
 """Hidden layers as (kernel side, output channels); the last 3×3 convolution is added."""
+UNSHUFFLED = {"dncnn-s2": 2}
+"""Architectures that run on pixel-unshuffled input, by their block side (scale 1 only)."""
 BICUBIC_RADIUS = 2
 """Input pixels bicubic upscaling reaches beyond the one an output pixel lies in."""
 LAST_LAYER_GAIN = 0.1
@@ -49,6 +57,8 @@ class NetSpec:
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise UsageError(f"arch {self.arch!r} is not one of {', '.join(ARCHITECTURES)}")
+        if self.unshuffle > 1 and self.scale > 1:
+            raise UsageError(f"arch {self.arch!r} is for restoration (scale 1), not ×{self.scale}")
         layers = len(ARCHITECTURES[self.arch])
         if self.widths and (len(self.widths) != layers or min(self.widths) < 1):
             raise UsageError(f"widths {list(self.widths)}: {self.arch} needs {layers} "
@@ -58,6 +68,11 @@ class NetSpec:
     def layers(self) -> tuple[tuple[int, int], ...]:
         base = ARCHITECTURES[self.arch]
         return tuple(zip((k for k, _ in base), self.widths)) if self.widths else base
+
+    @property
+    def unshuffle(self) -> int:
+        """Side of the pixel blocks the net sees as one position (1: plain pixels)."""
+        return UNSHUFFLED.get(self.arch, 1)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,14 +86,14 @@ class ConvNet(nn.Module):
         super().__init__()
         self.spec = spec
         layers: list[nn.Module] = []
-        channels = 3
+        channels = 3 * spec.unshuffle**2
         for kernel, width in spec.layers:
             hidden = nn.Conv2d(channels, width, kernel, padding=kernel // 2)
             nn.init.kaiming_normal_(hidden.weight, nonlinearity="relu")  # keeps signals alive
             nn.init.zeros_(hidden.bias)
             layers += [hidden, nn.ReLU()]
             channels = width
-        last = nn.Conv2d(channels, 3 * spec.scale**2, 3, padding=1)
+        last = nn.Conv2d(channels, 3 * (spec.scale * spec.unshuffle) ** 2, 3, padding=1)
         with torch.no_grad():
             last.weight.mul_(LAST_LAYER_GAIN)
             last.bias.zero_()
@@ -90,12 +105,19 @@ class ConvNet(nn.Module):
     @property
     def receptive_field(self) -> int:
         """Radius, in input pixels, of the input one output pixel depends on: the sum of the
-        convolutions' radii, or bicubic upscaling's reach if larger."""
-        radius = sum(k // 2 for k, _ in self.spec.layers) + 1
+        convolutions' radii (in blocks of ``unshuffle`` pixels, plus the block's own reach),
+        or bicubic upscaling's reach if larger."""
+        block = self.spec.unshuffle
+        radius = block * (sum(k // 2 for k, _ in self.spec.layers) + 1) + block - 1
         return max(radius, BICUBIC_RADIUS) if self.spec.scale > 1 else radius
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = self.spec.scale
+        scale, block = self.spec.scale, self.spec.unshuffle
+        if block > 1:  # sides padded to whole blocks, by repeating the last row and column
+            height, width = x.shape[-2:]
+            padded = F.pad(x - 0.5, (0, -width % block, 0, -height % block), mode="replicate")
+            residual = F.pixel_shuffle(self.body(F.pixel_unshuffle(padded, block)), block)
+            return x + residual[..., :height, :width]
         if scale == 1:
             return x + self.body(x - 0.5)
         pad = BICUBIC_RADIUS

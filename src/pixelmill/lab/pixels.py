@@ -6,10 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pyvips
 
-from pixelmill import codecs, storage
+from pixelmill import codecs
 from pixelmill.config import Settings
-from pixelmill.errors import UsageError
-from pixelmill.pipeline.formats import READ_EXTENSIONS
 from pixelmill.storage import Location
 
 
@@ -51,12 +49,3 @@ def write_png(array: np.ndarray, path: str) -> None:
     to_vips(to_uint8(array)).copy(interpretation="srgb").pngsave(path, compression=1)
 
 
-def images_below(folder: str) -> list[Location]:
-    """Every image file below a folder or storage prefix, in path order."""
-    loc = storage.locate(folder)
-    if not storage.is_dir(loc):
-        raise UsageError(f"{folder}: is not a folder or storage prefix of images")
-    found = [loc.child(rel) for rel in storage.list_files(loc, READ_EXTENSIONS)]
-    if not found:
-        raise UsageError(f"{folder}: holds no images")
-    return found

@@ -44,7 +44,7 @@ def narrow(net: ConvNet, spec: NetSpec) -> ConvNet:
     if any(w > h for w, h in zip(want, have)):
         raise UsageError(f"widths {want} are not within the net's {have}: pruning only narrows")
     pruned = ConvNet(spec).to(next(net.parameters()).device)
-    kept = torch.arange(3)  # the input's channels
+    kept = torch.arange(3 * spec.unshuffle**2)  # the input's channels
     with torch.no_grad():
         for old, new in zip(_convolutions(net), _convolutions(pruned)):
             filters = old.weight[:, kept]

@@ -135,6 +135,10 @@ class Recipe:
     init: str | None = None
     """A run folder or checkpoint whose net training starts from, pruned to ``net``'s widths
     when they are narrower (see :mod:`pixelmill.lab.prune`); None: random weights."""
+    follows: tuple[str, ...] = ()
+    """Installed restoration models the degraded inputs go through, in order, before this
+    net sees them: it learns from their outputs and runs after them, as in the pipeline
+    ``model:A/model:NAME`` (models trained in sequence)."""
 
     def with_steps(self, steps: int | None) -> Recipe:
         """The same recipe trained for another number of steps (None: unchanged)."""
@@ -218,6 +222,7 @@ class _Top:
     description: str = ""
     licence: str = "Apache-2.0"
     init: str | None = None
+    follows: tuple[str, ...] = ()
 
 
 _SECTIONS = ("net", "degradation", "data", "augment", "train", "export", "teacher")

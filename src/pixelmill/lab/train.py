@@ -23,7 +23,7 @@ import yaml
 from pixelmill.config import Settings
 from pixelmill.engine import cancelled
 from pixelmill.errors import Cancelled, UsageError
-from pixelmill.lab import checkpoints, curve, prune
+from pixelmill.lab import checkpoints, curve, installed, prune
 from pixelmill.lab.data import Pairs
 from pixelmill.lab.nets import ConvNet, parameters
 from pixelmill.lab.recipe import Recipe, Teacher, Train, parse
@@ -183,23 +183,12 @@ def _torch_teacher(source: Path, where: torch.device
 
 def _onnx_teacher(name: str, settings: Settings
                   ) -> tuple[Callable[[torch.Tensor], torch.Tensor], int]:  # fmt: skip
-    """An installed model run whole on each batch by onnxruntime (batches are small)."""
-    import onnxruntime as ort
+    run, manifest = installed.runner(name, settings)
 
-    from pixelmill.models import find
+    def teach(batch: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(run(batch.cpu().numpy())).to(batch.device)
 
-    model = find(name, settings)
-    manifest = model.manifest
-    if manifest.channels != 3 or tuple(manifest.value_range) != (0.0, 1.0):
-        raise UsageError(f"teacher {name}: needs an RGB model on 0..1")
-    session = ort.InferenceSession(str(model.path), providers=ort.get_available_providers())
-    feed = session.get_inputs()[0].name
-
-    def run(batch: torch.Tensor) -> torch.Tensor:
-        out = session.run(None, {feed: batch.cpu().numpy()})[0]
-        return torch.from_numpy(out).to(batch.device)
-
-    return run, manifest.scale
+    return teach, manifest.scale
 
 
 @contextlib.contextmanager

@@ -1,9 +1,11 @@
 """The pipeline grammar: text form, JSON form, canonical formatting and JSON schema.
 
 Text form: steps separated by ``/``; a step is its name followed by ``:``-separated arguments,
-given by position or as ``name=value``; an empty positional argument means its default::
+given by position or as ``name=value``; an empty positional argument means its default. A
+variadic argument (the gates of ``qc``) gathers every argument of its form wherever it is::
 
     autorotate/resize:fit:1024:768/sharpen:0.6/encode:webp:q=80
+    model:sr-x2/qc:consistency>=35:ssimulacra2>=60:on_fail=flag
 
 JSON form: ``[{"op": "resize", "mode": "fit", "width": 1024, "height": 768}, ...]``.
 
@@ -64,7 +66,9 @@ class Step:
         return ":".join(parts)
 
     def to_json(self) -> dict[str, Any]:
-        return {"op": self.op, **self.explicit()}
+        kinds = {param.name: param.kind for param in self.spec.params}
+        return {"op": self.op,
+                **{name: kinds[name].to_json(value) for name, value in self.explicit().items()}}
 
 
 @dataclass(frozen=True)
@@ -169,7 +173,12 @@ def _parse_text_step(text: str) -> Step:
     name, *raw_args = text.split(":")
     spec = _spec(name.strip())
     given: dict[str, tuple[Any, Any]] = {}
-    positional = [p for p in spec.params if p.positional]
+    gatherer = next((p for p in spec.params if getattr(p.kind, "variadic", False)), None)
+    gathered = [raw for raw in raw_args if gatherer and gatherer.kind.matches(raw)]
+    if gatherer and gathered:
+        given[gatherer.name] = (":".join(gathered), _parsed)
+        raw_args = [raw for raw in raw_args if raw not in gathered]
+    positional = [p for p in spec.params if p.positional and p is not gatherer]
     seen_keyword = False
     for position, raw in enumerate(raw_args):
         key, sep, value = raw.partition("=")
@@ -243,7 +252,9 @@ def _signature(spec: StepSpec) -> str:
     """Usage line of a step, e.g. ``resize:MODE[:WIDTH][:HEIGHT][:kernel=…]``."""
     parts = [spec.name]
     for p in spec.params:
-        if p.positional:
+        if getattr(p.kind, "variadic", False):
+            parts.append(f"{p.name.upper()}…")
+        elif p.positional:
             parts.append(p.name.upper() if p.required else f"[{p.name.upper()}]")
         else:
             parts.append(f"[{p.name}=…]")

@@ -33,6 +33,10 @@ class Kind(ABC):
     def format(self, value: Any) -> str:
         return str(value)
 
+    def to_json(self, value: Any) -> Any:
+        """The value in the JSON form (as :meth:`check` takes it back)."""
+        return value
+
     @abstractmethod
     def describe(self) -> str:
         """What values are allowed, completing "is not …"."""
@@ -40,6 +44,11 @@ class Kind(ABC):
     @abstractmethod
     def schema(self) -> dict[str, Any]:
         """The JSON schema of a value."""
+
+
+def number(value: float) -> str:
+    """A number's shortest text that reads back to it (no ``.0`` on whole numbers)."""
+    return repr(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 @dataclass(frozen=True)
@@ -103,7 +112,7 @@ class Float(Kind):
         return value
 
     def format(self, value: float) -> str:
-        return repr(int(value)) if float(value).is_integer() else repr(float(value))
+        return number(value)
 
     def describe(self) -> str:
         return f"a number {self.format(self.low)}..{self.format(self.high)}"
@@ -239,3 +248,73 @@ class Name(Kind):
 
     def schema(self) -> dict[str, Any]:
         return {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+$"}
+
+
+GATE = re.compile(r"\s*([A-Za-z][\w-]*)\s*(>=|<=|>|<)\s*([-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?)\s*")
+"""One condition of a quality gate: ``METRIC>=NUMBER`` (or <=, >, <)."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A threshold on a named metric."""
+
+    metric: str
+    op: str
+    threshold: float
+
+    def passes(self, value: float) -> bool:
+        return {">=": value >= self.threshold, "<=": value <= self.threshold,
+                ">": value > self.threshold, "<": value < self.threshold}[self.op]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"{self.metric}{self.op}{number(self.threshold)}"
+
+
+@dataclass(frozen=True)
+class Gates(Kind):
+    """One or more gate conditions. In the text form each is its own ``:``-separated argument,
+    gathered wherever it stands (the grammar asks :meth:`matches`); in JSON, a list of them."""
+
+    metrics: tuple[str, ...]
+    variadic = True
+
+    def matches(self, text: str) -> bool:
+        return GATE.fullmatch(text) is not None
+
+    def parse(self, text: str) -> tuple[Gate, ...]:
+        return self._gates(text.split(":"))
+
+    def check(self, value: Any) -> tuple[Gate, ...]:
+        if isinstance(value, str):
+            return self.parse(value)
+        if isinstance(value, list | tuple) and all(isinstance(v, str | Gate) for v in value):
+            return self._gates([str(v) for v in value])
+        raise ValueError(f"is not {self.describe()}")
+
+    def _gates(self, texts: Any) -> tuple[Gate, ...]:
+        gates = []
+        for text in texts:
+            match = GATE.fullmatch(text)
+            if match is None:
+                raise ValueError(f"is not {self.describe()}")
+            name = match[1].lower()
+            if name not in self.metrics:
+                raise ValueError(f"names an unknown metric {name!r} (metrics: "
+                                 f"{', '.join(self.metrics)})")  # fmt: skip
+            gates.append(Gate(name, match[2], float(match[3])))
+        if not gates:
+            raise ValueError(f"is not {self.describe()}")
+        return tuple(gates)
+
+    def format(self, value: Any) -> str:
+        return ":".join(map(str, value))
+
+    def to_json(self, value: Any) -> list[str]:
+        return [str(gate) for gate in value]
+
+    def describe(self) -> str:
+        return "conditions such as ssim>=0.92 (>=, <=, >, <)"
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "array", "minItems": 1,
+                "items": {"type": "string", "pattern": f"^{GATE.pattern}$"}}  # fmt: skip

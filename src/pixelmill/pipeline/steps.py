@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from pixelmill.pipeline.formats import FORMAT_ALIASES, FORMATS, TIFF_COMPRESSIONS
-from pixelmill.pipeline.kinds import Bool, Choice, Colour, Float, Int, IntChoice, Name
+from pixelmill.pipeline.kinds import Bool, Choice, Colour, Float, Gates, Int, IntChoice, Name
 from pixelmill.pipeline.spec import REQUIRED, Param, declare
+from pixelmill.quality.metrics import METRICS
 
 MAX_SIDE = 10_000_000
 """Largest side a step accepts, in pixels."""
@@ -136,6 +137,13 @@ declare(
 )  # fmt: skip
 declare("blur", "Gaussian blur", Param("sigma", Float(0.01, 1000.0), "radius in pixels", REQUIRED))
 declare(
+    "noise",
+    "add seeded Gaussian noise (film grain, or a repeatable degradation for benchmarks)",
+    Param("sigma", Float(0.0, 255.0), "standard deviation in 8-bit levels", REQUIRED),
+    Param("seed", Int(0, 2**31 - 1), "random seed (the same seed gives the same noise)", 0,
+          positional=False),
+)  # fmt: skip
+declare(
     "sharpen",
     "unsharp mask on lightness",
     Param("sigma", Float(0.1, 100.0), "radius of the mask in pixels", 0.5),
@@ -171,6 +179,16 @@ declare(
     Param("overlap", Int(0, 512), "pixels each tile reads past its core (default: the model's "
           "receptive field, which makes tiled output equal whole-image output)", positional=False),
     Param("batch", Int(1, 256), "tiles per inference call (default: up to 16 per band)",
+          positional=False),
+)  # fmt: skip
+declare(
+    "qc",
+    "quality gate: measure the image against the previous step's input (or the run's "
+    "reference) and pass, flag it for review, or fail without writing",
+    Param("gates", Gates(tuple(METRICS)), "conditions on metrics, e.g. ssim>=0.92:"
+          "consistency>=35 (pixelmill metrics lists them)", REQUIRED),
+    Param("on_fail", Choice(("fail", "flag")), "a failed condition stops the run and writes "
+          "nothing (fail), or writes and marks the output for review (flag)", "fail",
           positional=False),
 )  # fmt: skip
 declare(

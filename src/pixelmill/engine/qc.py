@@ -1,0 +1,50 @@
+"""Quality gates inside a run: the image at a ``qc`` step measured against a reference, every
+condition judged, and a verdict (pass, flag or fail) kept with the run's outcome.
+
+The reference is the input of the step before the gate (what that step was given), or the
+run's own reference image (a ground truth) when one is passed. Full-reference metrics need one
+size: when the two differ, the larger is shrunk to the smaller (bicubic, antialiased), so
+``resize:fit:512/qc:ssim>=0.9`` compares the result with an ideal shrink of the original; the
+consistency metric compares an upscale with its source as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pyvips
+
+from pixelmill.pipeline import Step
+from pixelmill.quality.metrics import compare
+
+OUTCOMES = ("pass", "flag", "fail")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one gate found."""
+
+    outcome: str
+    """pass; flag (written, marked for review); or fail (nothing written)."""
+    values: dict[str, float]
+    gates: tuple[str, ...]
+    failed: tuple[str, ...]
+    """The conditions that did not hold."""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{name} {value:.4g}" for name, value in self.values.items())
+        broken = f"; failed {', '.join(self.failed)}" if self.failed else ""
+        return f"qc {self.outcome}: {shown}{broken}"
+
+
+def judge(image: pyvips.Image, reference: pyvips.Image, step: Step) -> Verdict:
+    """Measure ``image`` against ``reference`` for each gate of ``step`` and judge them."""
+    gates = step["gates"]
+    values = compare(reference, image, [gate.metric for gate in gates], resample=True)
+    failed = tuple(str(gate) for gate in gates if not gate.passes(values[gate.metric]))
+    outcome = "pass" if not failed else step["on_fail"]
+    return Verdict(outcome, values, tuple(str(gate) for gate in gates), failed)

@@ -1,0 +1,7 @@
+"""Image quality: full-reference metrics (:mod:`.reference`, :mod:`.fsim`,
+:mod:`.ssimulacra2`), no-reference indicators (:mod:`.blind`), and the catalogue that names
+them (:mod:`.metrics`). Pure functions of images; nothing here reads or writes files."""
+
+from pixelmill.quality.metrics import METRICS, Metric, compare, metric
+
+__all__ = ["METRICS", "Metric", "compare", "metric"]
