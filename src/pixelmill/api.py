@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,17 +29,19 @@ def run(
     settings: Settings | None = None,
     progress: Callable[[float], None] | None = None,
     reference: PathLike | None = None,
+    stop: threading.Event | None = None,
 ) -> Outcome:
     """Run a pipeline (text, JSON or :class:`Pipeline`) from one image to another; quality
     gates measure against ``reference`` when given (else each one's previous step's input),
-    and their verdicts are on the outcome (``outcome.qc``, ``outcome.flagged``).
+    and their verdicts are on the outcome (``outcome.qc``, ``outcome.flagged``). Setting
+    ``stop`` from another thread cancels the run (:class:`~pixelmill.errors.Cancelled`).
 
     Raises a :class:`~pixelmill.errors.PixelmillError` subclass on failure; nothing is written then.
     """
     settings = settings or Settings.load()
     truth = None if reference is None else storage.locate(reference)
     return execute(Pipeline.parse(pipeline), storage.locate(src), storage.locate(dst), settings,
-                   progress, truth)  # fmt: skip
+                   progress, truth, stop)  # fmt: skip
 
 
 def info(src: PathLike, *, settings: Settings | None = None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +203,76 @@ def bench(ctx: click.Context, more: tuple[str, ...], first: tuple[str, ...], ima
         for place, row in enumerate(done.summary(), 1):
             click.echo(f"{place}. {row['pipeline']}", err=True)
         click.echo(f"wrote {page} and {data}", err=True)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--data-dir", metavar="DIR", help="Data folder (default: $XDG_DATA_HOME/pixelmill).")
+@click.option("--db", metavar="URL", help="Job database: sqlite:///… or postgresql://… "
+                                          "(default: SQLite in the data folder).")
+@click.option("--storage", metavar="URL", help="Where uploads and outputs go: a folder or a "
+              "URL such as s3://bucket/prefix (default: files/ in the data folder).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(0, 256),
+              help="Worker processes to start beside the API.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, data_dir: str | None, db: str | None,
+          storage: str | None, workers: int) -> None:  # fmt: skip
+    """Start the jobs API (OpenAPI at /docs) and worker processes, on the embedded default
+    (SQLite and a local folder) or on --db postgresql://… and --storage s3://…."""
+    import subprocess
+
+    import uvicorn
+
+    from pixelmill.service.app import create_app
+
+    settings = _settings(ctx, data_dir=data_dir, db=db, storage=storage)
+    env = {**os.environ, "PIXELMILL_DB": settings.job_database,
+           "PIXELMILL_STORAGE": settings.storage_root, "PIXELMILL_DATA_DIR": settings.data_folder}
+    app = create_app(settings)  # creates the job table before the workers look at it
+    started = [subprocess.Popen([sys.executable, "-m", "pixelmill", "worker"], env=env)
+               for _ in range(workers)]  # fmt: skip
+    click.echo(f"pixelmill serving http://{host}:{port} (API docs at /docs) with {workers} "
+               f"worker(s); jobs in {settings.job_database}, files in "
+               f"{settings.storage_root}", err=True)  # fmt: skip
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        for process in started:
+            process.terminate()
+        for process in started:
+            process.wait()
+
+
+@cli.command()
+@click.option("--db", metavar="URL", help="Job database: sqlite:///… or postgresql://… "
+                                          "(default: SQLite in the data folder).")
+@click.option("--data-dir", metavar="DIR", help="Data folder (default: $XDG_DATA_HOME/pixelmill).")
+@click.option("--lease", default=30.0, show_default=True, type=click.FloatRange(1),
+              help="Seconds a claimed job is held without a heartbeat.")
+@click.option("--once", is_flag=True, help="Run the jobs ready now, then exit.")
+@click.pass_context
+def worker(ctx: click.Context, db: str | None, data_dir: str | None, lease: float,
+           once: bool) -> None:  # fmt: skip
+    """Take jobs from the job database and run them, one at a time, until stopped. SIGTERM or
+    Ctrl-C stops the job in progress (it goes back to the queue) and the worker."""
+    import threading
+
+    from pixelmill.jobs.queue import JobQueue
+    from pixelmill.jobs.worker import Worker
+
+    settings = _settings(ctx, db=db, data_dir=data_dir)
+    queue = JobQueue(settings.job_database)
+    stop = threading.Event()
+    _ON_STOP.append(stop.set)
+    runner = Worker(queue, settings, lease=lease)
+    click.echo(f"worker {runner.name} on {queue.engine.url.render_as_string()}", err=True)
+    if once:
+        while not stop.is_set() and runner.run_one() is not None:
+            pass
+    else:
+        runner.run(stop)
+    queue.close()
 
 
 @cli.command("bench-images")
@@ -486,6 +557,8 @@ def sample(dst: str) -> None:
 
 
 _STOPPED_BY: list[int] = []
+_ON_STOP: list[Callable[[], None]] = []
+"""What else a signal stops (a worker's loop)."""
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -495,6 +568,8 @@ def _stop(signum: int, frame: object) -> None:
 
     _STOPPED_BY.append(signum)
     cancel()
+    for then in _ON_STOP:
+        then()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -37,9 +37,36 @@ class Settings:
     tmp_dir: str | None = None
     """Folder for spool files (remote destinations, model outputs; default: the system's)."""
     models_dir: str | None = None
-    """Folder of user models (default: $XDG_DATA_HOME/pixelmill/models)."""
+    """Folder of user models (default: the data folder's models/)."""
     threads: int = 0
     """Threads for model inference (0: every core)."""
+    data_dir: str | None = None
+    """Folder of the service's data (default: $XDG_DATA_HOME/pixelmill): the job database."""
+    db: str | None = None
+    """Job database URL: sqlite:///… or postgresql://… (default: SQLite in data_dir)."""
+    storage: str | None = None
+    """The service's storage, a folder or URL such as s3://bucket/prefix, for uploads and
+    outputs (default: files/ in data_dir)."""
+
+    @property
+    def data_folder(self) -> str:
+        if self.data_dir:
+            return self.data_dir
+        base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"),
+                                                               ".local/share")  # fmt: skip
+        return os.path.join(base, "pixelmill")
+
+    @property
+    def storage_root(self) -> str:
+        return self.storage or os.path.join(self.data_folder, "files")
+
+    @property
+    def job_database(self) -> str:
+        """The job database URL, its default folder made when missing."""
+        if self.db:
+            return self.db
+        os.makedirs(self.data_folder, exist_ok=True)
+        return "sqlite:///" + os.path.join(self.data_folder, "jobs.db")
 
     def __post_init__(self) -> None:
         if self.threads < 0:

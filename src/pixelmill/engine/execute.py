@@ -25,11 +25,13 @@ from pixelmill.codecs import Source
 from pixelmill.config import Settings
 from pixelmill.engine import bandsink, qc, tiled
 from pixelmill.engine.ops import OPS, thumbnail_with
-from pixelmill.errors import Cancelled, LimitError, QualityError, UsageError
+from pixelmill.errors import Cancelled, LimitError, PixelmillError, QualityError, UsageError
 from pixelmill.pipeline import Pipeline, Step
 from pixelmill.pipeline.formats import FORMATS, Format, format_for_path
 from pixelmill.storage import Location
 
+STOP_POLL = 0.05
+"""Seconds between looks at a run's stop event."""
 _CANCELLED = threading.Event()
 _ACTIVE: set[Source] = set()
 
@@ -99,22 +101,23 @@ def execute(
     settings: Settings,
     progress: Callable[[float], None] | None = None,
     reference: Location | None = None,
+    stop: threading.Event | None = None,
 ) -> Outcome:
     """Run ``pipeline`` from ``source`` to ``destination``; nothing is written on failure.
     ``reference`` is what quality gates measure against instead of each one's previous step's
-    input (a ground truth)."""
+    input (a ground truth). Setting ``stop`` (from any thread) cancels this run alone."""
     started = time.monotonic()
     fmt = output_format(pipeline, destination)
     steps = [s for s in pipeline.steps if s.op != "encode"]
     if settings.autorotate:
         steps = [s for s in steps if s.op != "autorotate"]  # done on load
-    if _CANCELLED.is_set():
+    if _CANCELLED.is_set() or stop is not None and stop.is_set():
         raise Cancelled(f"{source}: cancelled before it started")
     notes: list[str] = []
     with contextlib.ExitStack() as stack:
         src = stack.enter_context(codecs.open_source(source, settings))
         remaining = settings.time_limit - (time.monotonic() - started)
-        expired = stack.enter_context(watchdog(remaining, src.kill))
+        expired = stack.enter_context(watchdog(remaining, src.kill, stop))
         _ACTIVE.add(src)
         try:
             ctx = _Context(settings, stack, notes, progress, source)
@@ -127,11 +130,14 @@ def execute(
             image, options = codecs.prepare(image, fmt, pipeline.find("encode"), strip=strip)
             with storage.atomic_output(destination, settings.tmp_dir) as spool:
                 codecs.write(image, fmt, options, spool, ctx.progress)
-                _stop_if_interrupted(expired, source, settings)
+                _stop_if_interrupted(expired, source, settings, stop)
                 size = os.path.getsize(spool)
         except pyvips.Error as exc:
-            _stop_if_interrupted(expired, source, settings)
+            _stop_if_interrupted(expired, source, settings, stop)
             raise codecs.classify(str(exc), str(source)) from None
+        except PixelmillError:  # a model's thread that met the killed source, say
+            _stop_if_interrupted(expired, source, settings, stop)
+            raise
         finally:
             _ACTIVE.discard(src)
     return Outcome(
@@ -218,8 +224,9 @@ def _model(image: pyvips.Image, step: Step, ctx: _Context, random: bool) -> pyvi
     return ctx.stack.enter_context(bandsink.Stream(run, str(ctx.source), progress))
 
 
-def _stop_if_interrupted(expired: threading.Event, source: Location, settings: Settings) -> None:
-    if _CANCELLED.is_set():
+def _stop_if_interrupted(expired: threading.Event, source: Location, settings: Settings,
+                         stop: threading.Event | None) -> None:  # fmt: skip
+    if _CANCELLED.is_set() or stop is not None and stop.is_set():
         raise Cancelled(f"{source}: cancelled; nothing was written")
     if expired.is_set():
         raise LimitError(
@@ -238,19 +245,27 @@ def _check_size(width: int, height: int, settings: Settings, source: Location) -
 
 
 @contextlib.contextmanager
-def watchdog(seconds: float, on_expiry: Callable[[], None]) -> Iterator[threading.Event]:
-    """Call ``on_expiry`` from a timer thread after ``seconds`` unless the block ends first;
-    the event tells whether it fired."""
-    fired = threading.Event()
+def watchdog(seconds: float, on_expiry: Callable[[], None],
+             stop: threading.Event | None = None) -> Iterator[threading.Event]:  # fmt: skip
+    """Call ``on_expiry`` from a thread after ``seconds``, or as soon as ``stop`` is set,
+    unless the block ends first; the event tells whether it fired."""
+    fired, finished = threading.Event(), threading.Event()
+    deadline = time.monotonic() + max(0.0, seconds)
 
-    def expire() -> None:
-        fired.set()
-        on_expiry()
+    def watch() -> None:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or stop is not None and stop.is_set():
+                fired.set()
+                on_expiry()
+                return
+            if finished.wait(left if stop is None else min(left, STOP_POLL)):
+                return
 
-    timer = threading.Timer(max(0.0, seconds), expire)
-    timer.daemon = True
-    timer.start()
+    thread = threading.Thread(target=watch, name="pixelmill-watchdog", daemon=True)
+    thread.start()
     try:
         yield fired
     finally:
-        timer.cancel()
+        finished.set()
+        thread.join()

@@ -6,7 +6,6 @@ ones of the same name.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -30,8 +29,7 @@ class ModelFile:
 def user_dir(settings: Settings) -> Path:
     if settings.models_dir:
         return Path(settings.models_dir)
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local/share")
-    return Path(base) / "pixelmill" / "models"
+    return Path(settings.data_folder) / "models"
 
 
 def _scan(folder: Path, origin: str) -> dict[str, ModelFile]:

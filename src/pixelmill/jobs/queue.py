@@ -1,0 +1,301 @@
+"""The durable job queue: one table in the job database, where a job's state and its place in
+the queue are one row, so they can never disagree.
+
+Delivery is at least once. A worker *claims* a job and holds a lease that it renews with
+heartbeats; a job whose worker dies is claimed again when the lease runs out. Every change a
+worker makes names it and checks that it still holds the lease (fencing), so a worker that lost
+its job cannot overwrite the next holder's result. Failures are retried with exponential
+backoff up to ``max_attempts``, then the job is dead, with the reason. Higher priorities go
+first, then older jobs.
+
+One code path for both databases, with SQLAlchemy Core. PostgreSQL claims with
+``FOR UPDATE SKIP LOCKED``, so workers on many machines never wait on each other. SQLite (the
+embedded default) serves the processes of one machine, in WAL mode: every writing
+transaction is ``BEGIN IMMEDIATE``, so writers take turns and readers never wait.
+
+Written on SQLAlchemy rather than taken from a task-queue library (Celery, RQ, Dramatiq…)
+because those need a broker besides the database, and keep job state apart from the queue.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from pixelmill.errors import UsageError
+
+STATES = ("queued", "running", "succeeded", "failed", "dead", "cancelled")
+FINAL = ("succeeded", "failed", "dead", "cancelled")
+BACKOFF = (2.0, 300.0)
+"""Seconds before the first retry, and the most any retry waits (doubling in between)."""
+
+metadata = sa.MetaData()
+jobs = sa.Table(
+    "pixelmill_jobs", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("idempotency_key", sa.String(200), unique=True),
+    sa.Column("batch", sa.String(32), index=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    sa.Column("run_after", sa.Float, nullable=False),
+    sa.Column("lease_owner", sa.String(100)),
+    sa.Column("lease_expires", sa.Float),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False),
+    sa.Column("progress", sa.Float, nullable=False),
+    sa.Column("result", sa.JSON),
+    sa.Column("error", sa.Text),
+    sa.Column("error_kind", sa.String(32)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("pixelmill_jobs_ready", "state", "priority", "created_at"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of the queue."""
+
+    id: str
+    state: str
+    priority: int
+    spec: dict[str, Any]
+    idempotency_key: str | None
+    batch: str | None
+    attempts: int
+    max_attempts: int
+    run_after: float
+    lease_owner: str | None
+    lease_expires: float | None
+    cancel_requested: bool
+    progress: float
+    result: dict[str, Any] | None
+    error: str | None
+    error_kind: str | None
+    created_at: float
+    updated_at: float
+
+
+class JobQueue:
+    """The queue in the database at ``url`` (``sqlite:///path`` or ``postgresql://…``); the
+    table is created when missing."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = _engine(url)
+        self.sqlite = self.engine.dialect.name == "sqlite"
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def submit(self, spec: dict[str, Any], *, priority: int = 0, key: str | None = None,
+               batch: str | None = None, max_attempts: int = 5,
+               job_id: str | None = None) -> Job:  # fmt: skip
+        """Queue a job (under ``job_id``, or a new one), or return the one already submitted
+        with the idempotency ``key``."""
+        if max_attempts < 1:
+            raise UsageError(f"max_attempts must be at least 1, not {max_attempts}")
+        json.dumps(spec)  # refuse what the database could not store, here
+        now = time.time()
+        row = {
+            "id": job_id or uuid.uuid4().hex, "state": "queued", "priority": priority, "spec": spec,
+            "idempotency_key": key, "batch": batch, "attempts": 0, "max_attempts": max_attempts,
+            "run_after": now, "lease_owner": None, "lease_expires": None,
+            "cancel_requested": False, "progress": 0.0, "result": None, "error": None,
+            "error_kind": None, "created_at": now, "updated_at": now,
+        }  # fmt: skip
+        with self._transaction() as db:
+            if key is not None:
+                found = db.execute(sa.select(jobs).where(jobs.c.idempotency_key == key)).first()
+                if found is not None:
+                    return Job(**found._mapping)
+            db.execute(jobs.insert().values(row))
+        return Job(**row)
+
+    def claim(self, worker: str, lease: float) -> Job | None:
+        """The next job for ``worker``, leased for ``lease`` seconds: the highest priority,
+        then the oldest, among jobs queued and due, and running jobs whose lease ran out (their
+        worker died). A job whose attempts are spent is made dead on the way."""
+        while True:
+            now = time.time()
+            with self._transaction() as db:
+                ready = (jobs.c.state == "queued") & (jobs.c.run_after <= now)
+                lost = (jobs.c.state == "running") & (jobs.c.lease_expires < now)
+                query = (sa.select(jobs).where(ready | lost)
+                         .order_by(jobs.c.priority.desc(), jobs.c.created_at).limit(1))  # fmt: skip
+                if not self.sqlite:
+                    query = query.with_for_update(skip_locked=True)
+                found = db.execute(query).first()
+                if found is None:
+                    return None
+                job = Job(**found._mapping)
+                if job.state == "running" and job.attempts >= job.max_attempts:
+                    self._set(db, job.id, state="dead", lease_owner=None, lease_expires=None,
+                              error=f"its worker was lost {job.attempts} times (lease expired)",
+                              error_kind="lost")  # fmt: skip
+                    continue
+                changes = {"state": "running", "attempts": job.attempts + 1,
+                           "lease_owner": worker, "lease_expires": now + lease}  # fmt: skip
+                self._set(db, job.id, **changes)
+                return _replace(job, changes)
+
+    def heartbeat(self, job_id: str, worker: str, lease: float,
+                  progress: float | None = None) -> bool:  # fmt: skip
+        """Renew ``worker``'s lease (and record progress, 0..1). False when the worker no
+        longer holds the job or it was cancelled: the worker must stop it."""
+        changes: dict[str, Any] = {"lease_expires": time.time() + lease}
+        if progress is not None:
+            changes["progress"] = min(max(progress, 0.0), 1.0)
+        with self._transaction() as db:
+            held = self._set(db, job_id, owner=worker, **changes)
+            if not held:
+                return False
+            return not db.execute(sa.select(jobs.c.cancel_requested)
+                                  .where(jobs.c.id == job_id)).scalar_one()  # fmt: skip
+
+    def complete(self, job_id: str, worker: str, result: dict[str, Any]) -> bool:
+        """Record success; False (and no change) when ``worker`` no longer holds the job."""
+        with self._transaction() as db:
+            return self._set(db, job_id, owner=worker, state="succeeded", result=result,
+                             progress=1.0, lease_owner=None, lease_expires=None, error=None,
+                             error_kind=None)  # fmt: skip
+
+    def fail(self, job_id: str, worker: str, error: str, kind: str, *,
+             retry: bool = True) -> Job | None:  # fmt: skip
+        """Record a failure: queued again after a backoff while attempts remain and ``retry``
+        (a transient cause), else failed (``retry`` false: the input is at fault) or dead
+        (attempts spent). None when ``worker`` no longer holds the job."""
+        with self._transaction() as db:
+            row = db.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+            if row is None:
+                return None
+            job = Job(**row._mapping)
+            if job.lease_owner != worker or job.state != "running":
+                return None
+            changes: dict[str, Any] = {"error": error, "error_kind": kind, "lease_owner": None,
+                                       "lease_expires": None}  # fmt: skip
+            if job.cancel_requested:
+                changes["state"] = "cancelled"
+            elif not retry:
+                changes["state"] = "failed"
+            elif job.attempts >= job.max_attempts:
+                changes["state"] = "dead"
+            else:
+                changes.update(state="queued", run_after=time.time() + backoff(job.attempts))
+            self._set(db, job_id, owner=worker, **changes)
+            return _replace(job, changes)
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a job: at once when queued; a running one is asked to stop (its worker
+        learns it at its next heartbeat). Finished jobs are left as they are."""
+        with self._transaction() as db:
+            job = self._get(db, job_id)
+            if job.state == "queued":
+                changes: dict[str, Any] = {"state": "cancelled"}
+            elif job.state == "running":
+                changes = {"cancel_requested": True}
+            else:
+                return job
+            self._set(db, job_id, **changes)
+            return _replace(job, changes)
+
+    def cancelled(self, job_id: str, worker: str) -> bool:
+        """Record that ``worker`` stopped a job it was asked to cancel."""
+        with self._transaction() as db:
+            return self._set(db, job_id, owner=worker, state="cancelled", lease_owner=None,
+                             lease_expires=None)  # fmt: skip
+
+    def get(self, job_id: str) -> Job:
+        with self.engine.connect() as db:
+            return self._get(db, job_id)
+
+    def list(self, *, state: str | None = None, batch: str | None = None,
+             since: float | None = None, limit: int = 100,
+             offset: int = 0) -> list[Job]:  # fmt: skip
+        """Jobs, newest first, filtered by state, batch and creation time."""
+        if state is not None and state not in STATES:
+            raise UsageError(f"state {state!r} is not one of {', '.join(STATES)}")
+        query = sa.select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id)
+        for column, value in ((jobs.c.state, state), (jobs.c.batch, batch)):
+            if value is not None:
+                query = query.where(column == value)
+        if since is not None:
+            query = query.where(jobs.c.created_at >= since)
+        with self.engine.connect() as db:
+            rows = db.execute(query.limit(limit).offset(offset)).all()
+        return [Job(**row._mapping) for row in rows]
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs are in each state."""
+        query = sa.select(jobs.c.state, sa.func.count()).group_by(jobs.c.state)
+        with self.engine.connect() as db:
+            found = dict(db.execute(query).all())
+        return {state: int(found.get(state, 0)) for state in STATES}
+
+    def _get(self, db: Connection, job_id: str) -> Job:
+        row = db.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+        if row is None:
+            raise KeyError(job_id)
+        return Job(**row._mapping)
+
+    @staticmethod
+    def _set(db: Connection, job_id: str, owner: str | None = None, **changes: Any) -> bool:
+        """Update a job (only while ``owner`` holds its lease, when given); whether it did."""
+        where = jobs.c.id == job_id
+        if owner is not None:
+            where &= (jobs.c.lease_owner == owner) & (jobs.c.state == "running")
+        done = db.execute(jobs.update().where(where).values(updated_at=time.time(), **changes))
+        return done.rowcount == 1
+
+    def _transaction(self) -> Any:
+        """A writing transaction. On SQLite it takes the write lock from the start (``BEGIN
+        IMMEDIATE``): a read lock upgraded later fails at once under contention."""
+        return self.engine.execution_options(immediate=True).begin()
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before retrying after ``attempt`` failed attempts."""
+    first, most = BACKOFF
+    return min(first * 2 ** (attempt - 1), most)
+
+
+def _replace(job: Job, changes: dict[str, Any]) -> Job:
+    return Job(**{**job.__dict__, **changes})
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    try:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise UsageError(f"job database {url!r}: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_connection)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_begin(db: Connection) -> None:
+    immediate = db.get_execution_options().get("immediate", False)
+    db.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _sqlite_connection(connection: Any, record: Any) -> None:
+    """WAL (readers never wait for the writer), a wait instead of an error when another
+    process holds the lock, and transactions begun by SQLAlchemy, not the driver."""
+    connection.isolation_level = None
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

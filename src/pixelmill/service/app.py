@@ -1,0 +1,210 @@
+"""The jobs API (FastAPI, OpenAPI at ``/docs``), versioned under ``/v1``: submit jobs (source
+URLs or an uploaded file), follow them, list them, cancel them, download their outputs.
+
+The API only checks requests and writes rows: workers (``pixelmill worker``) run the jobs.
+Sources and destinations must lie inside the service's storage (a folder or a storage URL):
+uploads are kept under ``uploads/``, outputs go to ``outputs/`` unless a destination is given,
+so a caller can never make the service read or write anywhere else. Every refusal is a JSON
+body ``{"detail": {"kind": …, "message": …}}`` with a 4xx status.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from pixelmill import __version__, storage
+from pixelmill.config import Settings
+from pixelmill.errors import LimitError, PixelmillError, UsageError
+from pixelmill.jobs.queue import STATES, Job, JobQueue
+from pixelmill.pipeline import Pipeline
+from pixelmill.pipeline.formats import FORMATS, format_for_path
+from pixelmill.storage import Location
+
+STATUS = {"pipeline": 422, "model": 422, "usage": 400, "storage": 400, "input": 400, "limit": 413}
+"""HTTP status of each refusal, by error kind."""
+CHUNK = 1 << 20
+State = Literal[STATES]  # type: ignore[valid-type]
+
+
+class JobRequest(BaseModel):
+    """A job, or a batch of jobs (one per source), on files already in the storage."""
+
+    sources: list[str] = Field(
+        min_length=1, max_length=10_000, description="URLs or paths inside the service's storage")
+    pipeline: str | list[dict[str, Any]] = Field(
+        "", description="text form (resize:fit:512/encode:webp) or JSON form")
+    destination: str | None = Field(
+        None, description="output URL or template with {id}, {stem}, {ext} (default: "
+        "outputs/{id}/{stem}{ext} in the storage)")  # fmt: skip
+    priority: int = Field(0, ge=-1000, le=1000)
+    idempotency_key: str | None = Field(None, max_length=200)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The API over the job database and storage of ``settings``."""
+    app = FastAPI(title="pixelmill", version=__version__,
+                  description="Image pipelines as jobs: submit, follow, download.")  # fmt: skip
+    queue = JobQueue(settings.job_database)
+    root = storage.locate(settings.storage_root)
+
+    @app.exception_handler(PixelmillError)
+    def refused(request: Request, exc: PixelmillError) -> JSONResponse:
+        return JSONResponse({"detail": {"kind": exc.kind, "message": str(exc)}},
+                            status_code=STATUS.get(exc.kind, 500))  # fmt: skip
+
+    @app.post("/v1/jobs", status_code=202)
+    def submit(request: JobRequest) -> dict[str, Any]:
+        """Queue one job per source; several sources make a batch."""
+        pipeline = Pipeline.parse(request.pipeline)
+        sources = [_inside(root, source, "source") for source in request.sources]
+        batch = uuid.uuid4().hex if len(sources) > 1 else None
+        made = []
+        for index, source in enumerate(sources):
+            key = request.idempotency_key
+            if key and batch:
+                key = f"{key}/{index}"
+            made.append(_queue(queue, root, source, pipeline, request.destination,
+                               request.priority, key, batch))  # fmt: skip
+        if batch is None:
+            return _describe(made[0])
+        return {"batch": batch, "jobs": [_describe(job) for job in made]}
+
+    @app.post("/v1/jobs/upload", status_code=202)
+    def upload(file: Annotated[UploadFile, File(description="the image")],
+               pipeline: Annotated[str, Form()] = "",
+               priority: Annotated[int, Form(ge=-1000, le=1000)] = 0,
+               idempotency_key: Annotated[str | None, Form(max_length=200)] = None,
+               ) -> dict[str, Any]:  # fmt: skip
+        """Upload an image and queue one job on it."""
+        parsed = Pipeline.parse(pipeline)
+        name = os.path.basename(file.filename or "") or "upload"
+        if name.startswith("."):
+            raise UsageError(f"upload name {name!r}: give the file a plain name")
+        target = root.child(f"uploads/{uuid.uuid4().hex}/{name}")
+        _save(file, target, settings)
+        return _describe(_queue(queue, root, target, parsed, None, priority, idempotency_key,
+                                None))  # fmt: skip
+
+    @app.get("/v1/jobs/{job_id}")
+    def show(job_id: str) -> dict[str, Any]:
+        return _describe(_find(queue, job_id))
+
+    @app.get("/v1/jobs")
+    def listing(state: State | None = None,
+                batch: str | None = None, since: float | None = None,
+                limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:  # fmt: skip
+        """Jobs, newest first; filter by state, batch and creation time (Unix seconds)."""
+        found = queue.list(state=state, batch=batch, since=since, limit=limit, offset=offset)
+        return {"jobs": [_describe(job) for job in found], "limit": limit, "offset": offset}
+
+    @app.delete("/v1/jobs/{job_id}")
+    def cancel(job_id: str) -> dict[str, Any]:
+        """Cancel a job: at once when queued, at its next heartbeat when running."""
+        _find(queue, job_id)
+        return _describe(queue.cancel(job_id))
+
+    @app.get("/v1/jobs/{job_id}/output")
+    def output(job_id: str) -> Any:
+        """The output of a job that succeeded."""
+        job = _find(queue, job_id)
+        if job.state != "succeeded":
+            raise HTTPException(409, {"kind": "state", "message": f"job {job_id} is {job.state}"})
+        loc = storage.locate(job.result["destination"])
+        media = mimetypes.guess_type(loc.name)[0] or "application/octet-stream"
+        if loc.is_local:
+            return FileResponse(loc.path, media_type=media, filename=loc.name)
+        return StreamingResponse(_chunks(loc), media_type=media)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> dict[str, Any]:
+        """Ready when the job database answers."""
+        return {"status": "ok", "jobs": queue.counts()}
+
+    return app
+
+
+def _queue(queue: JobQueue, root: Location, source: Location, pipeline: Pipeline,
+           destination: str | None, priority: int, key: str | None,
+           batch: str | None) -> Job:  # fmt: skip
+    job_id = uuid.uuid4().hex
+    stem, ext = os.path.splitext(source.name)
+    encode = pipeline.find("encode")
+    if encode is not None:
+        ext = FORMATS[encode["format"]].extensions[0]
+    elif format_for_path(source.name) is None:
+        ext = ".png"
+    template = destination or "outputs/{id}/{stem}{ext}"
+    try:
+        named = template.format(id=job_id, stem=stem, ext=ext)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise UsageError(f"destination {template!r}: only {{id}}, {{stem}} and {{ext}} may be "
+                         f"filled in ({exc})") from None  # fmt: skip
+    target = _inside(root, named if "://" in named or named.startswith("/")
+                     else root.child(named).url, "destination")  # fmt: skip
+    spec = {"source": source.url, "destination": target.url, "pipeline": str(pipeline)}
+    return queue.submit(spec, priority=priority, key=key, batch=batch, job_id=job_id)
+
+
+def _inside(root: Location, url: str, what: str) -> Location:
+    """``url`` as a location inside the service's storage, or a refusal."""
+    loc = storage.locate(url if "://" in url or url.startswith("/") else root.child(url).url)
+    if not root.contains(loc) or loc.url == root.url:
+        raise UsageError(f"{what} {url!r} is outside the service's storage ({root})")
+    return loc
+
+
+def _save(upload: UploadFile, target: Location, settings: Settings) -> None:
+    """Copy an upload into the storage, refusing it past ``max_bytes``."""
+    written = 0
+    with storage.atomic_output(target, settings.tmp_dir) as spool, open(spool, "wb") as out:
+        while chunk := upload.file.read(CHUNK):
+            written += len(chunk)
+            if written > settings.max_bytes:
+                raise LimitError(f"the upload is over the limit of {settings.max_bytes:,} bytes "
+                                 "(max_bytes)")  # fmt: skip
+            out.write(chunk)
+    if written == 0:
+        raise UsageError("the upload is empty (0 bytes)")
+
+
+def _chunks(loc: Location) -> Any:
+    with storage.open_input(loc) as handle:
+        assert not isinstance(handle, str)
+        while chunk := handle.read(CHUNK):
+            yield chunk
+
+
+def _find(queue: JobQueue, job_id: str) -> Job:
+    try:
+        return queue.get(job_id)
+    except KeyError:
+        raise HTTPException(404, {"kind": "not-found", "message": f"no job {job_id}"}) from None
+
+
+def _describe(job: Job) -> dict[str, Any]:
+    result = job.result or {}
+    return {
+        "id": job.id, "state": job.state, "progress": round(job.progress * 100, 1),
+        "priority": job.priority, "batch": job.batch, "attempts": job.attempts,
+        "created_at": job.created_at, "updated_at": job.updated_at,
+        "source": job.spec["source"], "pipeline": job.spec["pipeline"],
+        "destination": job.spec["destination"], "output": result or None,
+        "qc": result.get("qc", []), "error": job.error and {"kind": job.error_kind,
+                                                             "message": job.error},
+        "links": {"self": f"/v1/jobs/{job.id}",
+                  **({"output": f"/v1/jobs/{job.id}/output"} if job.state == "succeeded"
+                     else {})},
+    }  # fmt: skip
+

@@ -1,0 +1,196 @@
+"""The durable job queue on SQLite and on the PostgreSQL server of the machine (127.0.0.1:5432,
+database ``test``; each test in a schema of its own): claims, leases, fencing, retries, the dead
+letter, cancellation, and concurrent workers in separate processes that never share a job."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from pixelmill.errors import UsageError
+from pixelmill.jobs.queue import JobQueue, backoff
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'jobs.db'}"
+        return
+    schema = f"pixelmill_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES)
+    try:
+        with admin.begin() as db:
+            db.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"the PostgreSQL server at 127.0.0.1:5432 is needed: {exc}")
+    yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    with admin.begin() as db:
+        db.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    admin.dispose()
+
+
+@pytest.fixture
+def queue(url):
+    made = JobQueue(url)
+    yield made
+    made.close()
+
+
+def test_a_job_goes_from_queued_to_succeeded_once(queue) -> None:
+    job = queue.submit({"source": "a.jpg"}, key="upload-1", batch="b1")
+    assert queue.submit({"source": "other"}, key="upload-1").id == job.id  # idempotent
+    claimed = queue.claim("w1", lease=30)
+    assert (claimed.id, claimed.state, claimed.attempts) == (job.id, "running", 1)
+    assert queue.claim("w2", lease=30) is None
+    assert queue.heartbeat(job.id, "w1", lease=30, progress=0.5)
+    assert queue.get(job.id).progress == 0.5
+    assert not queue.complete(job.id, "w2", {"bytes": 1})  # not its job
+    assert queue.complete(job.id, "w1", {"bytes": 10})
+    done = queue.get(job.id)
+    assert (done.state, done.result, done.progress, done.spec) == (
+        "succeeded", {"bytes": 10}, 1.0, {"source": "a.jpg"})
+    assert not queue.complete(job.id, "w1", {"bytes": 11})  # once only
+    assert [j.id for j in queue.list(batch="b1")] == [job.id]
+    assert queue.counts()["succeeded"] == 1
+
+
+def test_higher_priority_first_then_oldest(queue) -> None:
+    low, high, later = (queue.submit({"n": n}, priority=p) for n, p in ((1, 0), (2, 5), (3, 0)))
+    order = [queue.claim("w", lease=30).id for _ in range(3)]
+    assert order == [high.id, low.id, later.id]
+
+
+def test_a_lost_worker_is_replaced_and_fenced_off(queue) -> None:
+    job = queue.submit({"n": 1}, max_attempts=3)
+    assert queue.claim("dies", lease=0.2).id == job.id
+    assert queue.claim("other", lease=30) is None  # the lease still runs
+    time.sleep(0.3)
+    again = queue.claim("other", lease=30)
+    assert (again.id, again.attempts, again.lease_owner) == (job.id, 2, "other")
+    assert not queue.heartbeat(job.id, "dies", lease=30)  # the lost worker learns it
+    assert not queue.complete(job.id, "dies", {"late": True})
+    assert queue.complete(job.id, "other", {"ok": True})
+    assert queue.get(job.id).result == {"ok": True}
+
+
+def test_a_job_whose_workers_keep_dying_is_dead(queue) -> None:
+    job = queue.submit({"n": 1}, max_attempts=2)
+    for worker in ("a", "b"):
+        assert queue.claim(worker, lease=0.05).id == job.id
+        time.sleep(0.1)
+    assert queue.claim("c", lease=30) is None
+    dead = queue.get(job.id)
+    assert dead.state == "dead" and "lost 2 times" in dead.error and dead.error_kind == "lost"
+
+
+def test_failures_retry_with_backoff_then_go_to_the_dead_letter(queue) -> None:
+    job = queue.submit({"n": 1}, max_attempts=2)
+    queue.claim("w", lease=30)
+    retried = queue.fail(job.id, "w", "storage unreachable", "storage")
+    assert retried.state == "queued" and retried.run_after >= time.time() + backoff(1) - 1
+    assert queue.claim("w", lease=30) is None  # not due yet
+    with queue.engine.begin() as db:  # let the backoff pass
+        db.exec_driver_sql("UPDATE pixelmill_jobs SET run_after = 0")
+    assert queue.claim("w", lease=30).attempts == 2
+    dead = queue.fail(job.id, "w", "storage unreachable", "storage")
+    assert dead.state == "dead" and queue.get(job.id).error == "storage unreachable"
+    assert [backoff(n) for n in (1, 2, 3, 20)] == [2.0, 4.0, 8.0, 300.0]
+
+
+def test_a_bad_input_fails_at_once_with_its_reason(queue) -> None:
+    job = queue.submit({"n": 1})
+    queue.claim("w", lease=30)
+    failed = queue.fail(job.id, "w", "a.jpg: premature end of JPEG image", "input", retry=False)
+    assert failed.state == "failed" and failed.attempts == 1
+    assert queue.fail(job.id, "w", "again", "input") is None  # no longer running
+
+
+def test_cancel_a_queued_job_at_once_and_a_running_one_at_its_heartbeat(queue) -> None:
+    waiting, running = queue.submit({"n": 1}), queue.submit({"n": 2}, priority=1)
+    assert queue.claim("w", lease=30).id == running.id
+    assert queue.cancel(waiting.id).state == "cancelled"
+    assert queue.cancel(running.id).cancel_requested
+    assert not queue.heartbeat(running.id, "w", lease=30)  # stop
+    assert queue.cancelled(running.id, "w")
+    assert queue.get(running.id).state == "cancelled"
+    assert queue.cancel(running.id).state == "cancelled"  # finished jobs stay as they are
+    assert queue.claim("w", lease=30) is None
+
+
+def test_listing_filters_and_pages(queue) -> None:
+    made = [queue.submit({"n": n}, batch="b" if n % 2 else None) for n in range(5)]
+    assert [j.id for j in queue.list(limit=2)] + [j.id for j in queue.list(limit=3, offset=2)] \
+        == [j.id for j in reversed(made)]
+    assert len(queue.list(batch="b")) == 2 and len(queue.list(state="queued")) == 5
+    with pytest.raises(UsageError, match="not one of"):
+        queue.list(state="lost")
+    with pytest.raises(KeyError):
+        queue.get("missing")
+
+
+def _work(url: str, worker: str, claimed, go) -> None:
+    queue = JobQueue(url)
+    go.wait(60)  # every worker starts claiming at once
+    while (job := queue.claim(worker, lease=60)) is not None:
+        claimed.append(job.id)
+        assert queue.complete(job.id, worker, {"by": worker})
+    queue.close()
+
+
+def test_concurrent_workers_in_processes_never_share_a_job(url) -> None:
+    queue = JobQueue(url)
+    ids = {queue.submit({"n": n}).id for n in range(120)}
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        claimed, go = manager.list(), manager.Event()
+        workers = [context.Process(target=_work, args=(url, f"w{i}", claimed, go))
+                   for i in range(4)]  # fmt: skip
+        for process in workers:
+            process.start()
+        go.set()
+        for process in workers:
+            process.join(120)
+            assert process.exitcode == 0
+        claimed = list(claimed)
+    assert sorted(claimed) == sorted(ids)  # each job exactly once
+    assert queue.counts()["succeeded"] == 120
+    queue.close()
+
+
+def _claim_and_hang(url: str, claimed) -> None:
+    job = JobQueue(url).claim("doomed", lease=0.5)
+    claimed.append(job.id)
+    time.sleep(600)
+
+
+def test_a_worker_killed_mid_job_leaves_it_to_another_exactly_once(url) -> None:
+    queue = JobQueue(url)
+    job = queue.submit({"n": 1})
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        claimed = manager.list()
+        doomed = context.Process(target=_claim_and_hang, args=(url, claimed))
+        doomed.start()
+        deadline = time.monotonic() + 60
+        while not claimed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        doomed.kill()  # SIGKILL: no goodbye, the lease just runs out
+        doomed.join()
+        assert list(claimed) == [job.id] and doomed.exitcode == -9
+    time.sleep(0.6)
+    again = queue.claim("heir", lease=30)
+    assert (again.id, again.attempts) == (job.id, 2)
+    assert queue.complete(job.id, "heir", {"by": "heir"})
+    assert queue.get(job.id).result == {"by": "heir"} and queue.claim("heir", lease=30) is None
+    queue.close()
+
+
+def test_a_bad_database_url_is_a_clear_error() -> None:
+    with pytest.raises(UsageError, match="job database"):
+        JobQueue("nosuchdb://x")

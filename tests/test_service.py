@@ -1,0 +1,121 @@
+"""The jobs API: in process for its rules (FastAPI's test client, no workers), and end to end
+with ``pixelmill serve`` on a real port: upload an image, poll the job, download the result."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+import pyvips
+from conftest import photo
+from fastapi.testclient import TestClient
+
+from pixelmill.config import Settings
+from pixelmill.service.app import create_app
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(data_dir=str(tmp_path / "data"))
+
+
+@pytest.fixture
+def client(settings):
+    with TestClient(create_app(settings)) as made:
+        yield made
+
+
+def test_jobs_are_queued_listed_and_cancelled(client, settings) -> None:
+    image = photo(64, 48).pngsave_buffer()
+    made = client.post("/v1/jobs/upload", files={"file": ("cat.png", image)},
+                       data={"pipeline": "resize:fit:32/encode:webp", "priority": "3"})  # fmt: skip
+    assert made.status_code == 202, made.text
+    job = made.json()
+    assert job["state"] == "queued" and job["priority"] == 3
+    assert job["destination"].endswith(f"/outputs/{job['id']}/cat.webp")
+    assert job["source"].startswith(settings.storage_root)
+    twice = {"sources": [job["source"]] * 2, "pipeline": "grayscale", "idempotency_key": "k"}
+    batch = client.post("/v1/jobs", json=twice)
+    assert batch.status_code == 202 and len(batch.json()["jobs"]) == 2
+    again = client.post("/v1/jobs", json=twice)
+    assert [j["id"] for j in again.json()["jobs"]] == [j["id"] for j in batch.json()["jobs"]]
+    listed = client.get("/v1/jobs", params={"batch": batch.json()["batch"]}).json()["jobs"]
+    assert len(listed) == 2
+    assert client.get(f"/v1/jobs/{job['id']}").json()["id"] == job["id"]
+    assert client.delete(f"/v1/jobs/{job['id']}").json()["state"] == "cancelled"
+    assert client.get("/readyz").json()["jobs"]["cancelled"] == 1
+
+
+@pytest.mark.parametrize(("body", "status", "kind"), [
+    ({"sources": ["/etc/passwd"]}, 400, "usage"),
+    ({"sources": ["uploads/../../../etc/passwd"]}, 400, "usage"),
+    ({"sources": ["uploads/a.png"], "destination": "/tmp/elsewhere.png"}, 400, "usage"),
+    ({"sources": ["uploads/a.png"], "pipeline": "resize:fitt:10"}, 422, "pipeline"),
+    ({"sources": ["uploads/a.png"], "destination": "{nope}.png"}, 400, "usage"),
+])  # fmt: skip
+def test_refusals_are_clear_json(client, body, status, kind) -> None:
+    answer = client.post("/v1/jobs", json=body)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["detail"]["kind"] == kind and answer.json()["detail"]["message"]
+
+
+def test_missing_jobs_and_unfinished_outputs(client) -> None:
+    assert client.get("/v1/jobs/nope").status_code == 404
+    made = client.post("/v1/jobs/upload", files={"file": ("a.png", photo(8, 8).pngsave_buffer())})
+    answer = client.get(f"/v1/jobs/{made.json()['id']}/output")
+    assert answer.status_code == 409 and answer.json()["detail"]["kind"] == "state"
+    assert client.post("/v1/jobs/upload", files={"file": ("e.png", b"")}).status_code == 400
+    assert client.post("/v1/jobs", json={"sources": []}).status_code == 422
+
+
+def test_upload_over_the_size_limit_is_refused(tmp_path) -> None:
+    small = Settings(data_dir=str(tmp_path / "data"), max_bytes=1000)
+    with TestClient(create_app(small)) as client:
+        big = photo(200, 200).pngsave_buffer()
+        answer = client.post("/v1/jobs/upload", files={"file": ("big.png", big)})
+    assert answer.status_code == 413 and answer.json()["detail"]["kind"] == "limit"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_serve_runs_a_job_from_upload_to_download(tmp_path) -> None:
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "pixelmill", "serve", "--port", str(port),
+                               "--data-dir", str(tmp_path / "data"), "--workers", "1"],
+                              stderr=subprocess.PIPE, text=True)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and server.poll() is None, "no server"
+                time.sleep(0.2)
+        made = httpx.post(f"{base}/v1/jobs/upload",
+                          files={"file": ("photo.png", photo(320, 240).pngsave_buffer())},
+                          data={"pipeline": "resize:fit:160/encode:webp:q=80"})  # fmt: skip
+        assert made.status_code == 202, made.text
+        link = made.json()["links"]["self"]
+        while (job := httpx.get(base + link).json())["state"] in ("queued", "running"):
+            assert time.monotonic() < deadline + 60
+            time.sleep(0.2)
+        assert job["state"] == "succeeded" and job["progress"] == 100, job
+        assert job["output"]["width"] == 160 and job["output"]["format"] == "webp"
+        download = httpx.get(base + job["links"]["output"])
+        assert download.status_code == 200 and download.headers["content-type"] == "image/webp"
+        image = pyvips.Image.new_from_buffer(download.content, "")
+        assert (image.width, image.height) == (160, 120)
+        assert httpx.get(f"{base}/docs").status_code == 200
+    finally:
+        server.terminate()
+        assert server.wait(30) == 0, server.stderr.read()
