@@ -119,3 +119,76 @@ def test_serve_runs_a_job_from_upload_to_download(tmp_path) -> None:
     finally:
         server.terminate()
         assert server.wait(30) == 0, server.stderr.read()
+
+
+@pytest.fixture
+def signed(tmp_path):
+    """A client of a service with two signing keys (the first signs), and a photograph in its
+    storage."""
+    settings = Settings(data_dir=str(tmp_path / "data"), signing_keys="new-secret, old-secret")
+    (tmp_path / "data" / "files").mkdir(parents=True)
+    photo(400, 300).write_to_file(str(tmp_path / "data" / "files" / "p.jpg"))
+    with TestClient(create_app(settings)) as client:
+        yield client, settings, str(tmp_path / "data" / "files" / "p.jpg")
+
+
+def test_signed_urls_render_once_then_come_from_the_cache(signed, tmp_path) -> None:
+    from pixelmill.service.ondemand import signed_path
+
+    client, _, source = signed
+    path = signed_path("new-secret", "resize:fit:100/encode:webp:q=70", source)
+    first = client.get(path)
+    assert first.status_code == 200, first.text
+    assert first.headers["content-type"] == "image/webp" and first.headers["vary"] == "Accept"
+    assert pyvips.Image.new_from_buffer(first.content, "").width == 100
+    cache = tmp_path / "data" / "files" / "cache"
+    made = [p for p in cache.rglob("*") if p.is_file()]
+    assert len(made) == 1 and first.headers["etag"].strip('"') in made[0].name
+    again = client.get(path)
+    assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
+    assert [p for p in cache.rglob("*") if p.is_file()] == made  # not rendered twice
+    unchanged = client.get(path, headers={"If-None-Match": first.headers["etag"]})
+    assert unchanged.status_code == 304
+    assert client.get(signed_path("old-secret", "resize:fit:100/encode:webp:q=70",
+                                  source)).status_code == 200  # a rotated key still verifies
+
+
+@pytest.mark.parametrize("tamper", ["signature", "pipeline", "outside", "loopback", "garbage"])
+def test_unsigned_or_unsafe_urls_are_refused(signed, tamper) -> None:
+    from pixelmill.service.ondemand import signature, signed_path
+
+    client, _, source = signed
+    path = signed_path("new-secret", "resize:fit:100", source)
+    if tamper == "signature":
+        path = signed_path("stolen", "resize:fit:100", source)
+    elif tamper == "pipeline":
+        path = path.replace("fit:100", "fit:4000")
+    elif tamper == "outside":
+        path = signed_path("new-secret", "resize:fit:100", "/etc/passwd")
+    elif tamper == "loopback":
+        path = signed_path("new-secret", "resize:fit:100", "http://127.0.0.1/p.jpg")
+    else:
+        path = f"/img/{signature('new-secret', 'resize:fit:100/%%%')}/resize:fit:100/%%%"
+    answer = client.get(path)
+    assert answer.status_code in (400, 403), answer.text
+    assert answer.json()["detail"]["kind"] in ("signature", "source", "usage")
+
+
+def test_private_hosts_are_refused_even_below_an_allowed_prefix(tmp_path) -> None:
+    from pixelmill.service.ondemand import signed_path
+
+    settings = Settings(data_dir=str(tmp_path / "data"), signing_keys="k",
+                        sources="http://127.0.0.1:9/")  # fmt: skip
+    with TestClient(create_app(settings)) as client:
+        answer = client.get(signed_path("k", "", "http://127.0.0.1:9/p.jpg"))
+    assert answer.status_code == 403 and "loopback" in answer.json()["detail"]["message"]
+
+
+def test_sign_prints_a_url_the_service_accepts(cli, signed, monkeypatch) -> None:
+    client, _, source = signed
+    monkeypatch.setenv("PIXELMILL_SIGNING_KEYS", "new-secret")
+    status, out, _ = cli("sign", "resize:fit:64/encode:jpeg", source, "--base", "http://x")
+    assert status == 0 and out.startswith("http://x/img/")
+    assert client.get(out.strip().removeprefix("http://x")).status_code == 200
+    monkeypatch.delenv("PIXELMILL_SIGNING_KEYS")
+    assert cli("sign", "resize:fit:64", source)[0] == 2

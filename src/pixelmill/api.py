@@ -112,7 +112,7 @@ def plan_tree(src: PathLike, dst: PathLike, pipeline: PipelineLike) -> list[tupl
     source, target = storage.locate(src), storage.locate(dst)
     if target.contains(source):
         raise UsageError(f"{dst}: the destination folder holds the source folder {src}")
-    if not storage.is_dir(target) and _exists(target):
+    if not storage.is_dir(target) and storage.exists(target):
         raise UsageError(f"{dst}: is a file; give a folder for the outputs of a folder run")
     encode = Pipeline.parse(pipeline).find("encode")
     pairs: list[tuple[Location, Location]] = []
@@ -129,14 +129,6 @@ def plan_tree(src: PathLike, dst: PathLike, pipeline: PipelineLike) -> list[tupl
             )
         pairs.append((source.child(rel), target.child(out)))
     return pairs
-
-
-def _exists(loc: Location) -> bool:
-    try:
-        storage.input_size(loc)
-    except PixelmillError:
-        return False
-    return True
 
 
 def run_tree(

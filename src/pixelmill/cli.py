@@ -275,6 +275,23 @@ def worker(ctx: click.Context, db: str | None, data_dir: str | None, lease: floa
     queue.close()
 
 
+@cli.command()
+@click.argument("pipeline")
+@click.argument("source")
+@click.option("--base", default="", metavar="URL", help="Service address to put in front, "
+              "e.g. https://img.example.com.")
+@click.pass_context
+def sign(ctx: click.Context, pipeline: str, source: str, base: str) -> None:
+    """Print the signed on-demand URL of PIPELINE (text form) applied to SOURCE, with the first
+    of the signing keys (setting signing_keys, or PIXELMILL_SIGNING_KEYS)."""
+    from pixelmill.service.ondemand import signed_path
+
+    keys = [k.strip() for k in (_settings(ctx).signing_keys or "").split(",") if k.strip()]
+    if not keys:
+        raise UsageError("no signing key: set signing_keys (or PIXELMILL_SIGNING_KEYS)")
+    click.echo(base.rstrip("/") + signed_path(keys[0], _pipeline_text(pipeline), source))
+
+
 @cli.command("bench-images")
 @click.argument("folder")
 @click.option("--large/--no-large", default=True, show_default=True,

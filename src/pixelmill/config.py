@@ -47,6 +47,12 @@ class Settings:
     storage: str | None = None
     """The service's storage, a folder or URL such as s3://bucket/prefix, for uploads and
     outputs (default: files/ in data_dir)."""
+    signing_keys: str | None = None
+    """Secrets of on-demand image URLs, comma-separated: the first signs, all verify."""
+    sources: str | None = None
+    """Prefixes on-demand images may come from, comma-separated (default: the storage)."""
+    allow_private_sources: bool = False
+    """Let on-demand http(s) sources resolve to loopback, link-local or private addresses."""
 
     @property
     def data_folder(self) -> str:

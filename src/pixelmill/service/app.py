@@ -25,6 +25,7 @@ from pixelmill.errors import LimitError, PixelmillError, UsageError
 from pixelmill.jobs.queue import STATES, Job, JobQueue
 from pixelmill.pipeline import Pipeline
 from pixelmill.pipeline.formats import FORMATS, format_for_path
+from pixelmill.service import ondemand
 from pixelmill.storage import Location
 
 STATUS = {"pipeline": 422, "model": 422, "usage": 400, "storage": 400, "input": 400, "limit": 413}
@@ -121,7 +122,9 @@ def create_app(settings: Settings) -> FastAPI:
         media = mimetypes.guess_type(loc.name)[0] or "application/octet-stream"
         if loc.is_local:
             return FileResponse(loc.path, media_type=media, filename=loc.name)
-        return StreamingResponse(_chunks(loc), media_type=media)
+        return StreamingResponse(storage.chunks(loc), media_type=media)
+
+    app.include_router(ondemand.router(settings, root))
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -177,13 +180,6 @@ def _save(upload: UploadFile, target: Location, settings: Settings) -> None:
             out.write(chunk)
     if written == 0:
         raise UsageError("the upload is empty (0 bytes)")
-
-
-def _chunks(loc: Location) -> Any:
-    with storage.open_input(loc) as handle:
-        assert not isinstance(handle, str)
-        while chunk := handle.read(CHUNK):
-            yield chunk
 
 
 def _find(queue: JobQueue, job_id: str) -> Job:

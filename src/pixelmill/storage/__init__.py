@@ -3,6 +3,8 @@
 from pixelmill.storage.location import (
     Location,
     atomic_output,
+    chunks,
+    exists,
     input_size,
     is_dir,
     list_files,
@@ -14,6 +16,8 @@ from pixelmill.storage.location import (
 __all__ = [
     "Location",
     "atomic_output",
+    "chunks",
+    "exists",
     "input_size",
     "is_dir",
     "list_files",

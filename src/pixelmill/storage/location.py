@@ -138,6 +138,23 @@ def input_size(loc: Location) -> int | None:
         return None if info.get("size") is None else int(info["size"])
 
 
+def exists(loc: Location) -> bool:
+    """Whether a file is there (unreadable storage counts as not)."""
+    try:
+        input_size(loc)
+    except StorageError:
+        return False
+    return True
+
+
+def chunks(loc: Location, size: int = 1 << 20) -> Iterator[bytes]:
+    """A file's bytes, ``size`` at a time."""
+    with open_input(loc) as handle, (open(handle, "rb") if isinstance(handle, str)
+                                     else contextlib.nullcontext(handle)) as reading:  # fmt: skip
+        while chunk := reading.read(size):
+            yield chunk
+
+
 @contextlib.contextmanager
 def open_input(loc: Location) -> Iterator[str | IO[bytes]]:
     """A local path, or an open, seekable binary file for remote sources."""

@@ -1,0 +1,137 @@
+"""On-demand image URLs: ``GET /img/{signature}/{pipeline}/{source}``, rendered on the first
+request and served from the storage's cache after.
+
+- ``pipeline`` is the text form (its steps keep their ``/``); ``source`` is the last path
+  segment, the base64url (unpadded) of a path or URL, so neither can be mistaken for the other.
+- ``signature`` is the unpadded base64url of HMAC-SHA256 over ``{pipeline}/{source}`` (the
+  path after it), checked in constant time against every configured key: the first signs, the
+  others still verify, for rotation. Without keys the endpoint refuses everything.
+- Sources must lie below a configured prefix (default: the service's storage). An http(s)
+  source whose host resolves to a loopback, link-local or private address is refused unless
+  allowed (no SSRF through the service).
+- Results are cached in the storage under ``cache/`` with a key of the source's bytes, the
+  canonical pipeline and the versions of its models, so a changed source or model renders anew
+  while an unchanged one is never rendered twice. Responses carry an ``ETag`` (the key),
+  ``Cache-Control`` and ``Vary: Accept``; ``If-None-Match`` gets ``304``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import ipaddress
+import mimetypes
+import socket
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import FileResponse, StreamingResponse
+
+from pixelmill import api, storage
+from pixelmill.config import Settings
+from pixelmill.pipeline import Pipeline
+from pixelmill.pipeline.formats import FORMATS
+from pixelmill.storage import Location
+
+CACHE_CONTROL = "public, max-age=86400"
+
+
+def signature(key: str, rest: str) -> str:
+    """The signature of the path ``rest`` (``{pipeline}/{source}``) with ``key``."""
+    digest = hmac.new(key.encode(), rest.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def signed_path(key: str, pipeline: str, source: str) -> str:
+    """``/img/{signature}/{pipeline}/{source}`` for a pipeline (text form) and a source."""
+    text = str(Pipeline.parse(pipeline))
+    encoded = base64.urlsafe_b64encode(source.encode()).rstrip(b"=").decode()
+    rest = f"{quote(text, safe='/:=,')}/{encoded}" if text else encoded
+    return f"/img/{signature(key, rest)}/{rest}"
+
+
+def router(settings: Settings, root: Location) -> APIRouter:
+    """The ``/img`` endpoint over ``settings``' keys, sources and the storage ``root``."""
+    routes = APIRouter()
+    keys = [k.strip() for k in (settings.signing_keys or "").split(",") if k.strip()]
+    prefixes = [storage.locate(p.strip()) for p in (settings.sources or root.url).split(",")
+                if p.strip()]  # fmt: skip
+
+    @routes.get("/img/{sig}/{rest:path}", include_in_schema=True)
+    def image(sig: str, rest: str, request: Request) -> Any:
+        """An image rendered by a signed pipeline, from the cache when it was rendered before."""
+        raw = request.scope["raw_path"].decode().split("/", 3)[3]  # as signed: percent-encoded
+        if not keys or not any(hmac.compare_digest(signature(k, raw), sig) for k in keys):
+            raise HTTPException(403, {"kind": "signature", "message": "bad signature"})
+        text, _, encoded = rest.rpartition("/")
+        source = _source(encoded, prefixes, settings.allow_private_sources)
+        pipeline = Pipeline.parse(text)
+        key = _cache_key(source, pipeline, settings)
+        suffix = (FORMATS[pipeline.find("encode")["format"]].extensions[0]
+                  if pipeline.find("encode") else _suffix(source))  # fmt: skip
+        cached = root.child(f"cache/{key[:2]}/{key}{suffix}")
+        headers = {"ETag": f'"{key}"', "Cache-Control": CACHE_CONTROL, "Vary": "Accept"}
+        if request.headers.get("if-none-match") == headers["ETag"]:
+            return Response(status_code=304, headers=headers)
+        if not storage.exists(cached):
+            api.run(source, cached, pipeline, settings=settings)
+        media = mimetypes.guess_type(cached.name)[0] or "application/octet-stream"
+        if cached.is_local:
+            return FileResponse(cached.path, media_type=media, headers=headers)
+        return StreamingResponse(storage.chunks(cached), media_type=media, headers=headers)
+
+    return routes
+
+
+def _source(encoded: str, prefixes: list[Location], allow_private: bool) -> Location:
+    try:
+        padded = encoded + "=" * (-len(encoded) % 4)
+        text = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+        if not text:
+            raise ValueError(text)
+    except (binascii.Error, ValueError):
+        raise HTTPException(400, {"kind": "usage", "message": "the source is not base64url "
+                                  "of a path or URL"}) from None  # fmt: skip
+    source = storage.locate(text)
+    if not any(prefix.contains(source) and prefix.url != source.url for prefix in prefixes):
+        raise HTTPException(403, {"kind": "source", "message": f"source {text!r} is not "
+                                  "below an allowed prefix"})  # fmt: skip
+    host = urlsplit(source.url).hostname if source.url.startswith(("http:", "https:")) else None
+    if host and not allow_private and _private(host):
+        raise HTTPException(403, {"kind": "source", "message": f"source host {host!r} is a "
+                                  "private, loopback or link-local address"})  # fmt: skip
+    return source
+
+
+def _private(host: str) -> bool:
+    """Whether ``host`` resolves to any address that is not on the public internet."""
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return True  # unresolvable: refused rather than guessed
+    return any(not ipaddress.ip_address(address.split("%")[0]).is_global for address in found)
+
+
+def _cache_key(source: Location, pipeline: Pipeline, settings: Settings) -> str:
+    """SHA-256 of the source's bytes, the canonical pipeline and its models' versions."""
+    from pixelmill.models import find
+
+    digest = hashlib.sha256()
+    for chunk in storage.chunks(source):
+        digest.update(chunk)
+    digest.update(str(pipeline).encode())
+    for step in pipeline.steps:
+        if step.op == "model":
+            model = find(step["name"], settings)
+            digest.update(f"{model.manifest.name}@{model.manifest.version}:"
+                          f"{model.path.stat().st_size}".encode())  # fmt: skip
+    return digest.hexdigest()
+
+
+def _suffix(source: Location) -> str:
+    name = source.name.lower()
+    return next((ext for f in FORMATS.values() for ext in f.extensions if name.endswith(ext)),
+                ".png")  # fmt: skip
