@@ -229,6 +229,8 @@ def serve(ctx: click.Context, host: str, port: int, data_dir: str | None, db: st
     settings = _settings(ctx, data_dir=data_dir, db=db, storage=storage)
     env = {**os.environ, "PIXELMILL_DB": settings.job_database,
            "PIXELMILL_STORAGE": settings.storage_root, "PIXELMILL_DATA_DIR": settings.data_folder}
+    if ctx.obj["config"]:  # the workers read the same settings file
+        env["PIXELMILL_CONFIG"] = os.path.abspath(ctx.obj["config"])
     app = create_app(settings)  # creates the job table before the workers look at it
     started = [subprocess.Popen([sys.executable, "-m", "pixelmill", "worker"], env=env)
                for _ in range(workers)]  # fmt: skip
