@@ -192,3 +192,17 @@ def test_sign_prints_a_url_the_service_accepts(cli, signed, monkeypatch) -> None
     assert client.get(out.strip().removeprefix("http://x")).status_code == 200
     monkeypatch.delenv("PIXELMILL_SIGNING_KEYS")
     assert cli("sign", "resize:fit:64", source)[0] == 2
+
+
+def test_metrics_report_the_queue_and_the_requests(client) -> None:
+    client.post("/v1/jobs/upload", files={"file": ("a.png", photo(8, 8).pngsave_buffer())})
+    client.get("/v1/jobs/nope")
+    text = client.get("/metrics").text
+    assert 'pixelmill_jobs{state="queued"} 1.0' in text
+    assert "pixelmill_queue_depth 1.0" in text
+    age = next(line for line in text.splitlines()
+               if line.startswith("pixelmill_queue_oldest_age_seconds "))  # fmt: skip
+    assert 0 <= float(age.split()[1]) < 60
+    assert ('pixelmill_http_requests_total{method="GET",route="/v1/jobs/{job_id}",'
+            'status="404"} 1.0') in text
+    assert 'pixelmill_http_request_seconds_count{method="POST",route="/v1/jobs/upload"} 1.0' in text

@@ -139,3 +139,28 @@ def test_sigterm_puts_the_running_job_back_and_stops_the_worker(queue, tmp_path,
     back = queue.get(job.id)
     assert back.state == "queued" and back.error_kind == "cancelled" and back.lease_owner is None
     assert not (tmp_path / "o.png").exists()
+
+
+def test_the_worker_logs_each_job_as_a_json_line(queue, tmp_path, make_image) -> None:
+    import json
+
+    good = make_image("good.png", photo(64, 48))
+    job = queue.submit({"source": str(good), "destination": str(tmp_path / "o.png")})
+    worker = worker_process(str(queue.engine.url), "--once")
+    assert worker.wait(60) == 0
+    lines = [json.loads(line) for line in worker.stderr.read().splitlines()]
+    assert lines[0]["message"] == "worker started"
+    lines = [line for line in lines if "job" in line]
+    assert [(line["job"], line["state"], line["level"]) for line in lines] == [
+        (job.id, "succeeded", "info")]
+    assert lines[0]["seconds"] > 0 and lines[0]["worker"].endswith(str(worker.pid))
+
+
+def test_spools_of_interrupted_writes_are_removed(tmp_path) -> None:
+    from pixelmill import storage
+
+    (tmp_path / ".o.png.0123456789ab.part").write_bytes(b"half")
+    (tmp_path / ".o.png.keep").write_bytes(b"other")
+    (tmp_path / "o.png").write_bytes(b"whole")
+    assert storage.remove_spools(storage.locate(tmp_path / "o.png")) == 1
+    assert sorted(os.listdir(tmp_path)) == [".o.png.keep", "o.png"]

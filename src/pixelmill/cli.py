@@ -258,17 +258,21 @@ def worker(ctx: click.Context, db: str | None, data_dir: str | None, lease: floa
            once: bool) -> None:  # fmt: skip
     """Take jobs from the job database and run them, one at a time, until stopped. SIGTERM or
     Ctrl-C stops the job in progress (it goes back to the queue) and the worker."""
+    import logging
     import threading
 
+    from pixelmill.jobs import logs
     from pixelmill.jobs.queue import JobQueue
     from pixelmill.jobs.worker import Worker
 
+    logs.to_stderr()
     settings = _settings(ctx, db=db, data_dir=data_dir)
     queue = JobQueue(settings.job_database)
     stop = threading.Event()
     _ON_STOP.append(stop.set)
     runner = Worker(queue, settings, lease=lease)
-    click.echo(f"worker {runner.name} on {queue.engine.url.render_as_string()}", err=True)
+    logging.getLogger("pixelmill.worker").info("worker started", extra={
+        "worker": runner.name, "db": queue.engine.url.render_as_string()})
     if once:
         while not stop.is_set() and runner.run_one() is not None:
             pass

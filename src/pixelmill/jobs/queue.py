@@ -241,6 +241,15 @@ class JobQueue:
             found = dict(db.execute(query).all())
         return {state: int(found.get(state, 0)) for state in STATES}
 
+    def backlog(self) -> tuple[int, float | None]:
+        """How many jobs are queued and due, and when the oldest of them was created."""
+        now = time.time()
+        query = (sa.select(sa.func.count(), sa.func.min(jobs.c.created_at))
+                 .where((jobs.c.state == "queued") & (jobs.c.run_after <= now)))  # fmt: skip
+        with self.engine.connect() as db:
+            count, oldest = db.execute(query).one()
+        return int(count), oldest
+
     def _get(self, db: Connection, job_id: str) -> Job:
         row = db.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
         if row is None:

@@ -14,6 +14,7 @@ one whole file.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -21,11 +22,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pixelmill import api
+from pixelmill import api, storage
 from pixelmill.config import Settings
 from pixelmill.errors import Cancelled, PixelmillError, StorageError
 from pixelmill.jobs.queue import Job, JobQueue
 
+LOG = logging.getLogger("pixelmill.worker")
 LEASE = 30.0
 """Seconds a claim lasts without a heartbeat; heartbeats come three times as often."""
 IDLE = 0.5
@@ -57,6 +59,9 @@ class Worker:
         job = self.queue.claim(self.name, self.lease)
         if job is None:
             return None
+        began = time.monotonic()
+        if job.attempts > 1:  # an earlier attempt may have died mid-write
+            storage.remove_spools(storage.locate(job.spec["destination"]))
         stop = threading.Event()
         progress = [0.0]
         beating = threading.Thread(target=self._heartbeat, args=(job, stop, progress),
@@ -80,7 +85,13 @@ class Worker:
         finally:
             stop.set()
             beating.join()
-        return self.queue.get(job.id)
+        ended = self.queue.get(job.id)
+        LOG.info("job %s", ended.state, extra={
+            "job": job.id, "worker": self.name, "state": ended.state, "attempt": job.attempts,
+            "seconds": round(time.monotonic() - began, 3), "error_kind": ended.error_kind,
+            "error": ended.error,
+        })  # fmt: skip
+        return ended
 
     def _heartbeat(self, job: Job, stop: threading.Event, progress: list[float]) -> None:
         """Renew the lease until the run ends; stop the run when the job is no longer ours."""

@@ -25,7 +25,7 @@ from pixelmill.errors import LimitError, PixelmillError, UsageError
 from pixelmill.jobs.queue import STATES, Job, JobQueue
 from pixelmill.pipeline import Pipeline
 from pixelmill.pipeline.formats import FORMATS, format_for_path
-from pixelmill.service import ondemand
+from pixelmill.service import metrics, ondemand
 from pixelmill.storage import Location
 
 STATUS = {"pipeline": 422, "model": 422, "usage": 400, "storage": 400, "input": 400, "limit": 413}
@@ -125,6 +125,7 @@ def create_app(settings: Settings) -> FastAPI:
         return StreamingResponse(storage.chunks(loc), media_type=media)
 
     app.include_router(ondemand.router(settings, root))
+    metrics.install(app, queue)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -11,6 +11,7 @@ from pixelmill.storage.location import (
     locate,
     open_input,
     read_bytes,
+    remove_spools,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "locate",
     "open_input",
     "read_bytes",
+    "remove_spools",
 ]

@@ -183,8 +183,7 @@ def atomic_output(loc: Location, tmp_dir: str | None = None) -> Iterator[str]:
     token = os.urandom(6).hex()
     created: str | None = None
     if loc.is_local:
-        folder, name = os.path.split(loc.path)
-        spool = os.path.join(folder, f".{name}.{token}.part")
+        spool = _spool(loc, token)
         with _storage_errors(loc, "writing"):
             if os.path.isdir(loc.path):
                 raise IsADirectoryError(loc.path)
@@ -206,6 +205,26 @@ def atomic_output(loc: Location, tmp_dir: str | None = None) -> Iterator[str]:
             os.unlink(spool)
         if created and not committed:
             _remove_empty(os.path.dirname(loc.path), created)
+
+
+def _spool(loc: Location, token: str) -> str:
+    """The file a local write goes to before it becomes ``loc``."""
+    folder, name = os.path.split(loc.path)
+    return os.path.join(folder, f".{name}.{token}.part")
+
+
+def remove_spools(loc: Location) -> int:
+    """Remove what interrupted writes to ``loc`` left beside it (a process killed before it
+    could tidy up); how many. Object stores have none: they receive whole files."""
+    if not loc.is_local:
+        return 0
+    import glob
+
+    left = glob.glob(_spool(loc, "?" * 12).replace("[", "[[]"))
+    for path in left:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    return len(left)
 
 
 def _claim(spool: str) -> str | None:
