@@ -21,8 +21,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SERVICES = ("master", "volume", "filer", "s3")
@@ -35,11 +35,14 @@ _PR_SET_PDEATHSIG = 1
 
 @dataclass(frozen=True)
 class S3Server:
-    """Where the server answers and the one identity it accepts."""
+    """Where the server answers, the one identity it accepts, and a way to take it down."""
 
     endpoint: str
     access_key: str
     secret_key: str
+    down: Callable[[], contextlib.AbstractContextManager[None]] = field(repr=False)
+    """Stop the server for the duration of a block; it comes back on the same ports, with the
+    same data."""
 
 
 class ServerError(RuntimeError):
@@ -80,20 +83,40 @@ def seaweedfs_s3(timeout: float = 30.0) -> Iterator[S3Server]:
             "-volume.max=32", "-master.volumeSizeLimitMB=32", "-master.telemetry=false",
         ]  # fmt: skip
         log = root / "weed.log"
-        with open(log, "wb") as out:
-            process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if _LIBC else None,
-            )  # fmt: skip
-        endpoint = f"http://127.0.0.1:{http['s3']}"
-        try:
-            _wait_ready(process, endpoint, f"http://127.0.0.1:{http['master']}", log, timeout)
-            yield S3Server(endpoint, access_key, secret_key)
-        finally:
-            _stop(process)
+        endpoint, master = f"http://127.0.0.1:{http['s3']}", f"http://127.0.0.1:{http['master']}"
+
+        def launch() -> subprocess.Popen[bytes]:
+            with open(log, "ab") as out:
+                started = subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                    preexec_fn=_die_with_parent if _LIBC else None,
+                )  # fmt: skip
+            try:
+                _wait_ready(started, endpoint, master, log, timeout)
+            except BaseException:
+                _stop(started)
+                raise
+            return started
+
+        def halt() -> None:
+            _stop(running[0])
             for service, port in grpc.items():
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(GRPC_SOCKET.format(service=service, port=port))
+
+        @contextlib.contextmanager
+        def down() -> Iterator[None]:
+            halt()
+            try:
+                yield
+            finally:
+                running[0] = launch()
+
+        running = [launch()]
+        try:
+            yield S3Server(endpoint, access_key, secret_key, down)
+        finally:
+            halt()
 
 
 def _free_ports(count: int) -> list[int]:

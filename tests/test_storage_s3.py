@@ -21,7 +21,7 @@ import pytest
 import pyvips
 import s3fs
 from conftest import photo
-from s3server import seaweedfs_s3
+from s3server import S3Server, seaweedfs_s3
 
 import pixelmill
 from pixelmill.config import Settings
@@ -38,6 +38,7 @@ class S3:
 
     fs: s3fs.S3FileSystem
     bucket: str
+    server: S3Server
 
     def objects(self) -> list[str]:
         """Every object in the bucket."""
@@ -87,7 +88,7 @@ def s3() -> Iterator[S3]:
             fs = fsspec.filesystem("s3")
             bucket = "pixelmill-" + secrets.token_hex(4)
             fs.mkdir(bucket)
-            yield S3(fs, bucket)
+            yield S3(fs, bucket, server)
         finally:
             s3fs.S3FileSystem.clear_instance_cache()  # its instances point at this server
 
@@ -280,3 +281,28 @@ def test_wrong_credentials_are_a_storage_error(
     assert result.stderr.startswith(f"pixelmill: storage error: {url}")
     assert "Traceback" not in result.stderr
     assert s3.objects() == before
+
+
+def test_a_job_waits_out_an_s3_outage_and_then_succeeds(s3: S3, folder: Folder, tmp_path) -> None:
+    """The S3 server stopped while a job needs it: the job is retried after its backoff, and
+    succeeds once the server is back."""
+    from pixelmill.jobs.queue import JobQueue
+    from pixelmill.jobs.worker import Worker
+
+    source = folder.put("in.png", photo(96, 64).pngsave_buffer())
+    queue = JobQueue(f"sqlite:///{tmp_path / 'jobs.db'}")
+    job = queue.submit({"source": source, "destination": folder.url("out/o.webp"),
+                        "pipeline": "resize:fit:48/encode:webp"})  # fmt: skip
+    worker = Worker(queue, Settings(), name="w")
+    with s3.server.down():
+        s3fs.S3FileSystem.clear_instance_cache()
+        waiting = worker.run_one()
+    assert (waiting.state, waiting.error_kind, waiting.attempts) == ("queued", "storage", 1)
+    with queue.engine.begin() as db:
+        db.exec_driver_sql("UPDATE pixelmill_jobs SET run_after = 0")  # the backoff has passed
+    s3fs.S3FileSystem.clear_instance_cache()
+    done = worker.run_one()
+    assert (done.id, done.state, done.attempts) == (job.id, "succeeded", 2), done.error
+    assert folder.names("out") == ["o.webp"]
+    assert decode(folder.fs, folder.url("out/o.webp")).width == 48
+    queue.close()
