@@ -96,6 +96,10 @@ def test_compare_prints_metrics_and_json(cli, source, tmp_path) -> None:
     assert status == 2 and "unknown metric 'vmaf'" in stderr
     status, _, stderr = cli("compare", source, tmp_path / "missing.png")
     assert status == 5
+    whole = (tmp_path / "q.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(whole[: len(whole) // 2])  # the header reads, pixels not
+    status, _, stderr = cli("compare", tmp_path / "q.jpg", tmp_path / "cut.jpg", "-m", "psnr")
+    assert status == 3 and "corrupt or truncated" in stderr and "internal" not in stderr
 
 
 def test_metrics_lists_the_catalogue(cli) -> None:

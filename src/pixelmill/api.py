@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyvips
+
 from pixelmill import codecs, storage
 from pixelmill.config import Settings
 from pixelmill.engine import Outcome, execute
@@ -61,7 +63,11 @@ def compare(reference: PathLike, image: PathLike, metrics: Iterable[str] | None 
     with (codecs.open_source(storage.locate(reference), settings) as left,
           codecs.open_source(storage.locate(image), settings) as right):  # fmt: skip
         pictures = [codecs.to_srgb(s.decode(random_access=True)) for s in (left, right)]
-        return quality.compare(*pictures, metrics)
+        try:
+            return quality.compare(*pictures, metrics)
+        except pyvips.Error as exc:  # decoding fails only when the metrics pull the pixels
+            names = f"{left.loc} or {right.loc}"
+            raise codecs.classify(str(exc), names) from None
 
 
 def images_below(folder: PathLike) -> list[Location]:
