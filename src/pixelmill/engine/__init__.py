@@ -1,5 +1,12 @@
 """Executes parsed pipelines: the libvips graph of steps between a source and a destination."""
 
-from pixelmill.engine.execute import Outcome, cancel, cancelled, execute, output_format
+from pixelmill.engine.execute import (
+    Outcome,
+    cancel,
+    cancelled,
+    execute,
+    output_format,
+    output_suffix,
+)
 
-__all__ = ["Outcome", "cancel", "cancelled", "execute", "output_format"]
+__all__ = ["Outcome", "cancel", "cancelled", "execute", "output_format", "output_suffix"]

@@ -94,6 +94,15 @@ def output_format(pipeline: Pipeline, destination: Location) -> Format:
     return fmt
 
 
+def output_suffix(pipeline: Pipeline, source: str) -> str:
+    """The suffix for a pipeline's output named after ``source``: its encode step's format,
+    else the source's own suffix when pixelmill writes that format, else .png."""
+    encode = pipeline.find("encode")
+    if encode is not None:
+        return FORMATS[encode["format"]].extensions[0]
+    return os.path.splitext(source)[1] if format_for_path(source) else ".png"
+
+
 def execute(
     pipeline: Pipeline,
     source: Location,

@@ -19,6 +19,7 @@ because those need a broker besides the database, and keep job state apart from 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -146,7 +147,7 @@ class JobQueue:
                 changes = {"state": "running", "attempts": job.attempts + 1,
                            "lease_owner": worker, "lease_expires": now + lease}  # fmt: skip
                 self._set(db, job.id, **changes)
-                return _replace(job, changes)
+                return dataclasses.replace(job, **changes)
 
     def heartbeat(self, job_id: str, worker: str, lease: float,
                   progress: float | None = None) -> bool:  # fmt: skip
@@ -192,7 +193,7 @@ class JobQueue:
             else:
                 changes.update(state="queued", run_after=time.time() + backoff(job.attempts))
             self._set(db, job_id, owner=worker, **changes)
-            return _replace(job, changes)
+            return dataclasses.replace(job, **changes)
 
     def cancel(self, job_id: str) -> Job:
         """Cancel a job: at once when queued; a running one is asked to stop (its worker
@@ -206,7 +207,7 @@ class JobQueue:
             else:
                 return job
             self._set(db, job_id, **changes)
-            return _replace(job, changes)
+            return dataclasses.replace(job, **changes)
 
     def cancelled(self, job_id: str, worker: str) -> bool:
         """Record that ``worker`` stopped a job it was asked to cancel."""
@@ -275,10 +276,6 @@ def backoff(attempt: int) -> float:
     """Seconds before retrying after ``attempt`` failed attempts."""
     first, most = BACKOFF
     return min(first * 2 ** (attempt - 1), most)
-
-
-def _replace(job: Job, changes: dict[str, Any]) -> Job:
-    return Job(**{**job.__dict__, **changes})
 
 
 def _engine(url: str) -> Engine:

@@ -44,9 +44,7 @@ PEAK_DB = 100.0
 
 def psnr(reference: Picture, distorted: Picture, *, luma: bool = False) -> float:
     """Peak signal-to-noise ratio in dB, over the RGB bands or on luma (Y of BT.601)."""
-    left, right = pair(reference, distorted)
-    if luma:
-        left, right = (to_luma(image) for image in (left, right))
+    left, right = _pair(reference, distorted, luma)
     return decibels(mean_square_error(left, right))
 
 
@@ -54,9 +52,7 @@ def ssim(reference: Picture, distorted: Picture, *, luma: bool = False,
          downsample: bool = False) -> float:  # fmt: skip
     """Mean structural similarity, per RGB band and averaged (or on luma); ``downsample`` first
     averages F×F blocks as the authors' code does for large images."""
-    left, right = pair(reference, distorted)
-    if luma:
-        left, right = (to_luma(image) for image in (left, right))
+    left, right = _pair(reference, distorted, luma)
     if downsample:
         factor = max(1, round(min(left.width, left.height) / 256))
         left, right = (_block_average(image, factor) for image in (left, right))
@@ -67,9 +63,7 @@ def ssim(reference: Picture, distorted: Picture, *, luma: bool = False,
 
 def ms_ssim(reference: Picture, distorted: Picture, *, luma: bool = True) -> float:
     """Multi-scale SSIM over five scales, on luma (as the paper) or per RGB band, averaged."""
-    left, right = pair(reference, distorted)
-    if luma:
-        left, right = (to_luma(image) for image in (left, right))
+    left, right = _pair(reference, distorted, luma)
     if min(left.width, left.height) >> (len(MS_WEIGHTS) - 1) < 2 * RADIUS + 1:
         side = (2 * RADIUS + 1) << (len(MS_WEIGHTS) - 1)
         raise UsageError(f"MS-SSIM needs images of at least {side}×{side} pixels (five "
@@ -106,6 +100,13 @@ def decibels(mse: float) -> float:
 def to_luma(image: pyvips.Image) -> pyvips.Image:
     """Y of BT.601 (16..235, divided by 255) of a working-form image."""
     return (image.recomb(LUMA) + 16) / 255
+
+
+def _pair(reference: Picture, distorted: Picture, luma: bool
+          ) -> tuple[pyvips.Image, pyvips.Image]:  # fmt: skip
+    """Both images in working form, or their luma."""
+    left, right = pair(reference, distorted)
+    return (to_luma(left), to_luma(right)) if luma else (left, right)
 
 
 def _sums(image: pyvips.Image) -> np.ndarray:

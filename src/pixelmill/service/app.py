@@ -21,10 +21,10 @@ from pydantic import BaseModel, Field
 
 from pixelmill import __version__, storage
 from pixelmill.config import Settings
+from pixelmill.engine import output_suffix
 from pixelmill.errors import LimitError, PixelmillError, UsageError
 from pixelmill.jobs.queue import STATES, Job, JobQueue
 from pixelmill.pipeline import Pipeline
-from pixelmill.pipeline.formats import FORMATS, format_for_path
 from pixelmill.service import metrics, ondemand
 from pixelmill.storage import Location
 
@@ -143,20 +143,14 @@ def _queue(queue: JobQueue, root: Location, source: Location, pipeline: Pipeline
            destination: str | None, priority: int, key: str | None,
            batch: str | None) -> Job:  # fmt: skip
     job_id = uuid.uuid4().hex
-    stem, ext = os.path.splitext(source.name)
-    encode = pipeline.find("encode")
-    if encode is not None:
-        ext = FORMATS[encode["format"]].extensions[0]
-    elif format_for_path(source.name) is None:
-        ext = ".png"
+    stem, ext = os.path.splitext(source.name)[0], output_suffix(pipeline, source.name)
     template = destination or "outputs/{id}/{stem}{ext}"
     try:
         named = template.format(id=job_id, stem=stem, ext=ext)
     except (KeyError, IndexError, ValueError) as exc:
         raise UsageError(f"destination {template!r}: only {{id}}, {{stem}} and {{ext}} may be "
                          f"filled in ({exc})") from None  # fmt: skip
-    target = _inside(root, named if "://" in named or named.startswith("/")
-                     else root.child(named).url, "destination")  # fmt: skip
+    target = _inside(root, named, "destination")
     spec = {"source": source.url, "destination": target.url, "pipeline": str(pipeline)}
     return queue.submit(spec, priority=priority, key=key, batch=batch, job_id=job_id)
 

@@ -32,8 +32,8 @@ from fastapi.responses import FileResponse, StreamingResponse
 
 from pixelmill import api, storage
 from pixelmill.config import Settings
+from pixelmill.engine import output_suffix
 from pixelmill.pipeline import Pipeline
-from pixelmill.pipeline.formats import FORMATS
 from pixelmill.storage import Location
 
 CACHE_CONTROL = "public, max-age=86400"
@@ -70,9 +70,7 @@ def router(settings: Settings, root: Location) -> APIRouter:
         source = _source(encoded, prefixes, settings.allow_private_sources)
         pipeline = Pipeline.parse(text)
         key = _cache_key(source, pipeline, settings)
-        suffix = (FORMATS[pipeline.find("encode")["format"]].extensions[0]
-                  if pipeline.find("encode") else _suffix(source))  # fmt: skip
-        cached = root.child(f"cache/{key[:2]}/{key}{suffix}")
+        cached = root.child(f"cache/{key[:2]}/{key}{output_suffix(pipeline, source.name)}")
         headers = {"ETag": f'"{key}"', "Cache-Control": CACHE_CONTROL, "Vary": "Accept"}
         if request.headers.get("if-none-match") == headers["ETag"]:
             return Response(status_code=304, headers=headers)
@@ -129,9 +127,3 @@ def _cache_key(source: Location, pipeline: Pipeline, settings: Settings) -> str:
             digest.update(f"{model.manifest.name}@{model.manifest.version}:"
                           f"{model.path.stat().st_size}".encode())  # fmt: skip
     return digest.hexdigest()
-
-
-def _suffix(source: Location) -> str:
-    name = source.name.lower()
-    return next((ext for f in FORMATS.values() for ext in f.extensions if name.endswith(ext)),
-                ".png")  # fmt: skip
