@@ -12,15 +12,13 @@ contestants take turns in every repetition. Prints JSON, then a markdown table o
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
-from bench_ssimulacra2 import make_pair
+from bench_ssimulacra2 import child, setup
 
 HERE = Path(__file__).resolve().parent
 SKIMAGE = {
@@ -60,33 +58,18 @@ print(json.dumps({"contestant": contestant, "metric": name, "value": value,
 """
 
 
-def run(contestant: str, name: str, pair: tuple[Path, Path]) -> dict:
-    extra = [SKIMAGE[name]] if contestant == "scikit-image" else []
-    done = subprocess.run([sys.executable, "-c", CHILD, contestant, name, *map(str, pair),
-                           *extra], capture_output=True, text=True, check=False)  # fmt: skip
-    if done.returncode:
-        raise SystemExit(f"{contestant} {name} failed:\n{done.stderr}")
-    return json.loads(done.stdout)
-
-
 def main() -> None:
     from pixelmill.quality import METRICS
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a small pair, one run")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--work", type=Path, default=HERE / "work", help="inputs")
-    args = parser.parse_args()
-    args.work.mkdir(parents=True, exist_ok=True)
-    width, height = (1000, 750) if args.quick else (4000, 3000)
-    pair = make_pair(args.work, width, height)
+    args, pair, width, height = setup(__doc__.splitlines()[0], repeat=3)
     contestants = [("pixelmill", name) for name in METRICS]
     contestants += [("scikit-image", name) for name in SKIMAGE]
     load_before = os.getloadavg()
     samples = []
     for _ in range(1 if args.quick else args.repeat):
         for contestant, name in contestants:
-            samples.append(run(contestant, name, pair))
+            extra = [SKIMAGE[name]] if contestant == "scikit-image" else []
+            samples.append(child(CHILD, contestant, name, *map(str, pair), *extra))
             print(json.dumps(samples[-1]), file=sys.stderr, flush=True)
     rows = []
     for contestant, name in contestants:

@@ -79,28 +79,36 @@ def make_pair(work: Path, width: int, height: int) -> tuple[Path, Path]:
     return reference, distorted
 
 
-def run(mode: str, pair: tuple[Path, Path]) -> dict:
-    done = subprocess.run([sys.executable, "-c", CHILD, mode, *map(str, pair)],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+def child(script: str, *args: str) -> dict:
+    """Run ``script`` in a fresh Python with ``args``; its last output line, as JSON."""
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True,
+                          text=True, check=False)  # fmt: skip
     if done.returncode:
-        raise SystemExit(f"{mode} failed:\n{done.stderr}")
+        raise SystemExit(f"{' '.join(args[:2])} failed:\n{done.stderr}")
     return json.loads(done.stdout)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def setup(description: str, repeat: int) -> tuple[argparse.Namespace, tuple[Path, Path],
+                                                  int, int]:  # fmt: skip
+    """The command line (--quick, --repeat, --work) and the pair it asks for, made if missing;
+    returns the arguments, the pair, and its width and height."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="a small pair, one run")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=repeat)
     parser.add_argument("--work", type=Path, default=HERE / "work", help="inputs")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     width, height = (1000, 750) if args.quick else (4000, 3000)
-    pair = make_pair(args.work, width, height)
+    return args, make_pair(args.work, width, height), width, height
+
+
+def main() -> None:
+    args, pair, width, height = setup(__doc__.splitlines()[0], repeat=5)
     load_before = os.getloadavg()
     samples = []
     for rep in range(1 if args.quick else args.repeat):
         for mode in MODES[rep % 2 :] + MODES[: rep % 2]:
-            samples.append(run(mode, pair))
+            samples.append(child(CHILD, mode, *map(str, pair)))
             print(json.dumps(samples[-1]), file=sys.stderr, flush=True)
     rows = [
         {"mode": mode, "runs": len(runs), "score": runs[0]["score"],
