@@ -5,6 +5,7 @@ letter, cancellation, and concurrent workers in separate processes that never sh
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 import uuid
 
@@ -194,3 +195,21 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_exactly_once(url) -> None:
 def test_a_bad_database_url_is_a_clear_error() -> None:
     with pytest.raises(UsageError, match="job database"):
         JobQueue("nosuchdb://x")
+
+
+def test_a_new_job_wakes_a_waiting_worker_on_postgresql(queue, url) -> None:
+    """On PostgreSQL a submit ends a worker's wait at once (LISTEN/NOTIFY); on SQLite the
+    wait is a plain sleep."""
+    if queue.sqlite:
+        began = time.monotonic()
+        queue.wait(0.3)
+        assert time.monotonic() - began >= 0.3
+        return
+    queue.wait(0.01)  # listening from now on
+    other = JobQueue(url)
+    threading.Timer(0.5, lambda: other.submit({"source": "a.jpg"})).start()
+    began = time.monotonic()
+    queue.wait(30)
+    assert time.monotonic() - began < 10  # woken, not timed out
+    assert queue.claim("w1", lease=30) is not None
+    other.close()

@@ -111,6 +111,12 @@ def test_serve_runs_a_job_from_upload_to_download(tmp_path) -> None:
             time.sleep(0.2)
         assert job["state"] == "succeeded" and job["progress"] == 100, job
         assert job["output"]["width"] == 160 and job["output"]["format"] == "webp"
+        assert {"open", "graph", "render", "store"} <= set(job["timings"]), job["timings"]
+        # the worker's figures reach the API's /metrics (prometheus_client multiprocess mode)
+        text = httpx.get(f"{base}/metrics").text
+        stage = {"origin": "job", "stage": "render"}
+        assert sample(text, "pixelmill_stage_seconds_count", **stage) == 1
+        assert sample(text, "pixelmill_bytes_out_total", origin="job") == job["output"]["bytes"]
         download = httpx.get(base + job["links"]["output"])
         assert download.status_code == 200 and download.headers["content-type"] == "image/webp"
         image = pyvips.Image.new_from_buffer(download.content, "")
@@ -194,7 +200,23 @@ def test_sign_prints_a_url_the_service_accepts(cli, signed, monkeypatch) -> None
     assert cli("sign", "resize:fit:64", source)[0] == 2
 
 
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text (0 when absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == name and found.labels == labels:
+                return found.value
+    return 0.0
+
+
 def test_metrics_report_the_queue_and_the_requests(client) -> None:
+    counted = {"method": "GET", "route": "/v1/jobs/{job_id}", "status": "404"}
+    before = sample(client.get("/metrics").text, "pixelmill_http_requests_total", **counted)
+    timed = {"method": "POST", "route": "/v1/jobs/upload"}
+    timed_before = sample(client.get("/metrics").text, "pixelmill_http_request_seconds_count",
+                          **timed)  # fmt: skip
     client.post("/v1/jobs/upload", files={"file": ("a.png", photo(8, 8).pngsave_buffer())})
     client.get("/v1/jobs/nope")
     text = client.get("/metrics").text
@@ -203,6 +225,82 @@ def test_metrics_report_the_queue_and_the_requests(client) -> None:
     age = next(line for line in text.splitlines()
                if line.startswith("pixelmill_queue_oldest_age_seconds "))  # fmt: skip
     assert 0 <= float(age.split()[1]) < 60
-    assert ('pixelmill_http_requests_total{method="GET",route="/v1/jobs/{job_id}",'
-            'status="404"} 1.0') in text
-    assert 'pixelmill_http_request_seconds_count{method="POST",route="/v1/jobs/upload"} 1.0' in text
+    assert sample(text, "pixelmill_http_requests_total", **counted) == before + 1
+    assert sample(text, "pixelmill_http_request_seconds_count", **timed) == timed_before + 1
+
+
+@pytest.mark.parametrize(("accept", "media"), [
+    ("image/avif,image/webp,image/apng,image/*,*/*;q=0.8", "image/avif"),  # a browser
+    ("image/webp,*/*", "image/webp"),
+    ("image/avif;q=0,image/webp", "image/webp"),
+    ("*/*", "image/jpeg"),  # curl
+])  # fmt: skip
+def test_encode_auto_follows_the_accept_header(signed, accept, media) -> None:
+    from pixelmill.service.ondemand import signed_path
+
+    client, _, source = signed
+    answer = client.get(signed_path("new-secret", "resize:fit:100/encode:auto:q=70", source),
+                        headers={"Accept": accept})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == media and answer.headers["vary"] == "Accept"
+    decoded = pyvips.Image.new_from_buffer(answer.content, "")
+    assert decoded.width == 100
+    assert decoded.get("vips-loader").startswith({"image/avif": "heif", "image/webp": "webp",
+                                                  "image/jpeg": "jpeg"}[media])  # fmt: skip
+
+
+def test_encode_auto_keeps_alpha_for_sources_that_may_have_it(tmp_path) -> None:
+    from pixelmill.service.ondemand import signed_path
+
+    files = tmp_path / "data" / "files"
+    files.mkdir(parents=True)
+    photo(64, 64).bandjoin(128).write_to_file(str(files / "logo.png"))
+    settings = Settings(data_dir=str(tmp_path / "data"), signing_keys="k")
+    with TestClient(create_app(settings)) as client:
+        answer = client.get(signed_path("k", "encode:auto", str(files / "logo.png")))
+    assert answer.headers["content-type"] == "image/png"
+    assert pyvips.Image.new_from_buffer(answer.content, "").hasalpha()
+
+
+def test_http_sources_are_fetched_when_their_host_is_allowed(tmp_path) -> None:
+    """An on-demand image from an http server (on loopback, so allowed explicitly), rendered
+    without the cache; a redirect is not followed."""
+    import http.server
+    import threading
+    from functools import partial
+
+    from pixelmill.service.ondemand import signed_path
+
+    site = tmp_path / "site"
+    site.mkdir()
+    photo(300, 200).write_to_file(str(site / "p.jpg"))
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/moved.jpg":
+                self.send_response(302)
+                self.send_header("Location", "/p.jpg")
+                self.end_headers()
+                return
+            super().do_GET()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler,
+                                                                       directory=str(site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}/"
+    settings = Settings(data_dir=str(tmp_path / "data"), signing_keys="k", sources=base,
+                        allow_private_hosts=True, render_cache=False)  # fmt: skip
+    try:
+        with TestClient(create_app(settings)) as client:
+            answer = client.get(signed_path("k", "resize:fit:150/encode:webp", base + "p.jpg"))
+            moved = client.get(signed_path("k", "resize:fit:150/encode:webp", base + "moved.jpg"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer.status_code == 200, answer.text
+    assert pyvips.Image.new_from_buffer(answer.content, "").width == 150
+    assert answer.headers["etag"] and not (tmp_path / "data" / "files" / "cache").exists()
+    assert moved.status_code == 400, moved.text

@@ -164,3 +164,14 @@ def test_spools_of_interrupted_writes_are_removed(tmp_path) -> None:
     (tmp_path / "o.png").write_bytes(b"whole")
     assert storage.remove_spools(storage.locate(tmp_path / "o.png")) == 1
     assert sorted(os.listdir(tmp_path)) == [".o.png.keep", "o.png"]
+
+
+def test_models_named_to_preload_are_loaded_at_start(queue, cli, tmp_path, monkeypatch) -> None:
+    from pixelmill.models.runtime import loaded
+
+    worker = Worker(queue, Settings(preload="sr-x2, dejpeg"), name="w1")
+    assert worker.preload() == ["sr-x2", "dejpeg"]
+    assert {"sr-x2", "dejpeg"} <= set(loaded())
+    monkeypatch.setenv("PIXELMILL_PRELOAD", "no-such-model")
+    status, _, err = cli("worker", "--once", "--data-dir", str(tmp_path / "data"))
+    assert status != 0 and "no-such-model" in err

@@ -13,10 +13,10 @@ import pyvips
 
 from pixelmill import codecs, storage
 from pixelmill.config import Settings
-from pixelmill.engine import Outcome, execute
+from pixelmill.engine import Outcome, execute, output_suffix
 from pixelmill.errors import Cancelled, PixelmillError, UsageError
 from pixelmill.pipeline import Pipeline
-from pixelmill.pipeline.formats import FORMATS, READ_EXTENSIONS
+from pixelmill.pipeline.formats import READ_EXTENSIONS
 from pixelmill.storage import Location
 
 PipelineLike = str | Iterable[Mapping[str, Any]] | Pipeline | None
@@ -121,6 +121,7 @@ def plan_tree(src: PathLike, dst: PathLike, pipeline: PipelineLike) -> list[tupl
     if not storage.is_dir(target) and storage.exists(target):
         raise UsageError(f"{dst}: is a file; give a folder for the outputs of a folder run")
     encode = Pipeline.parse(pipeline).find("encode")
+    encode_only = Pipeline((encode,)) if encode is not None else Pipeline()
     pairs: list[tuple[Location, Location]] = []
     claimed: dict[str, str] = {}
     for rel in storage.list_files(source, READ_EXTENSIONS):
@@ -128,7 +129,7 @@ def plan_tree(src: PathLike, dst: PathLike, pipeline: PipelineLike) -> list[tupl
             continue
         out = rel
         if encode is not None:
-            out = rel.rsplit(".", 1)[0] + FORMATS[encode["format"]].extensions[0]
+            out = rel.rsplit(".", 1)[0] + output_suffix(encode_only, rel)
         if (other := claimed.setdefault(out.casefold(), rel)) != rel:
             raise UsageError(
                 f"{other} and {rel} would both be written to {target.child(out)}; rename one"

@@ -227,6 +227,13 @@ def serve(ctx: click.Context, host: str, port: int, data_dir: str | None, db: st
     from pixelmill.service.app import create_app
 
     settings = _settings(ctx, data_dir=data_dir, db=db, storage=storage)
+    # every process writes its metrics here, and /metrics adds them up (set before
+    # prometheus_client is imported, which reads it then)
+    shared = os.path.join(settings.data_folder, "metrics")
+    os.makedirs(shared, exist_ok=True)
+    for name in os.listdir(shared):
+        os.unlink(os.path.join(shared, name))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared
     env = {**os.environ, "PIXELMILL_DB": settings.job_database,
            "PIXELMILL_STORAGE": settings.storage_root, "PIXELMILL_DATA_DIR": settings.data_folder}
     if ctx.obj["config"]:  # the workers read the same settings file
@@ -253,9 +260,11 @@ def serve(ctx: click.Context, host: str, port: int, data_dir: str | None, db: st
 @click.option("--lease", default=30.0, show_default=True, type=click.FloatRange(1),
               help="Seconds a claimed job is held without a heartbeat.")
 @click.option("--once", is_flag=True, help="Run the jobs ready now, then exit.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), metavar="PORT",
+              help="Serve this worker's Prometheus metrics on PORT.")
 @click.pass_context
 def worker(ctx: click.Context, db: str | None, data_dir: str | None, lease: float,
-           once: bool) -> None:  # fmt: skip
+           once: bool, metrics_port: int | None) -> None:  # fmt: skip
     """Take jobs from the job database and run them, one at a time, until stopped. SIGTERM or
     Ctrl-C stops the job in progress (it goes back to the queue) and the worker."""
     import logging
@@ -271,6 +280,11 @@ def worker(ctx: click.Context, db: str | None, data_dir: str | None, lease: floa
     stop = threading.Event()
     _ON_STOP.append(stop.set)
     runner = Worker(queue, settings, lease=lease)
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port)
+    runner.preload()
     logging.getLogger("pixelmill.worker").info("worker started", extra={
         "worker": runner.name, "db": queue.engine.url.render_as_string()})
     if once:
@@ -279,6 +293,57 @@ def worker(ctx: click.Context, db: str | None, data_dir: str | None, lease: floa
     else:
         runner.run(stop)
     queue.close()
+
+
+@cli.group()
+def keys() -> None:
+    """API keys of the jobs API (stored hashed in the job database). While none exists the
+    API is open; the first key closes it."""
+
+
+_KEYS_DB = click.option("--db", metavar="URL", help="Job database (default: SQLite in the data "
+                        "folder).")  # fmt: skip
+_KEYS_DATA = click.option("--data-dir", metavar="DIR", help="Data folder.")
+
+
+@keys.command("add")
+@click.argument("name")
+@click.option("--rate", type=click.IntRange(1), metavar="N", help="Requests a minute at most.")
+@click.option("--max-bytes", type=click.IntRange(1), metavar="N", help="Largest upload, bytes.")
+@_KEYS_DB
+@_KEYS_DATA
+@click.pass_context
+def keys_add(ctx: click.Context, name: str, rate: int | None, max_bytes: int | None,
+             db: str | None, data_dir: str | None) -> None:  # fmt: skip
+    """Make a key called NAME and print its secret (shown this once)."""
+    click.echo(_api_keys(ctx, db, data_dir).add(name, rate, max_bytes))
+
+
+@keys.command("list")
+@_KEYS_DB
+@_KEYS_DATA
+@click.pass_context
+def keys_list(ctx: click.Context, db: str | None, data_dir: str | None) -> None:
+    """List the keys with their limits."""
+    for key in _api_keys(ctx, db, data_dir).list():
+        click.echo(f"{key.name}\trate={key.rate or '-'}/min\tmax_bytes={key.max_bytes or '-'}")
+
+
+@keys.command("revoke")
+@click.argument("name")
+@_KEYS_DB
+@_KEYS_DATA
+@click.pass_context
+def keys_revoke(ctx: click.Context, name: str, db: str | None, data_dir: str | None) -> None:
+    """Delete the key called NAME: its secret stops working at once."""
+    _api_keys(ctx, db, data_dir).revoke(name)
+
+
+def _api_keys(ctx: click.Context, db: str | None, data_dir: str | None) -> Any:
+    from pixelmill.jobs.queue import JobQueue
+    from pixelmill.service.auth import ApiKeys
+
+    return ApiKeys(JobQueue(_settings(ctx, db=db, data_dir=data_dir).job_database).engine)
 
 
 @cli.command()

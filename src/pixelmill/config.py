@@ -51,8 +51,17 @@ class Settings:
     """Secrets of on-demand image URLs, comma-separated: the first signs, all verify."""
     sources: str | None = None
     """Prefixes on-demand images may come from, comma-separated (default: the storage)."""
-    allow_private_sources: bool = False
-    """Let on-demand http(s) sources resolve to loopback, link-local or private addresses."""
+    allow_private_hosts: bool = False
+    """Let on-demand http(s) sources and webhooks reach loopback, link-local or private
+    addresses."""
+    webhook_secret: str | None = None
+    """Key of the HMAC-SHA256 signature of webhook calls (unsigned without it)."""
+    preload: str | None = None
+    """Models a worker loads when it starts, comma-separated (others load on first use)."""
+    max_upload_bytes: int = 1024**3
+    """Largest request body the API accepts (uploads), in bytes; API keys may set less."""
+    render_cache: bool = True
+    """Keep on-demand renders in the storage's cache/ and serve repeats from there."""
 
     @property
     def data_folder(self) -> str:
@@ -77,7 +86,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.threads < 0:
             raise UsageError(f"setting threads must be 0 (every core) or more, not {self.threads}")
-        for name in ("max_pixels", "max_output_pixels", "max_bytes", "time_limit"):
+        for name in ("max_pixels", "max_output_pixels", "max_bytes", "time_limit",
+                     "max_upload_bytes"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"setting {name} must be positive, not {getattr(self, name)}")
         if self.fail_on not in FAIL_ON:

@@ -20,9 +20,9 @@ import pyvips
 
 from pixelmill import api, codecs, storage
 from pixelmill.config import Settings
+from pixelmill.engine import output_suffix
 from pixelmill.errors import UsageError
 from pixelmill.pipeline import Pipeline
-from pixelmill.pipeline.formats import FORMATS
 from pixelmill.quality import compare, metric
 
 WITH_TRUTH = ("psnr-y", "ssim", "ms-ssim", "ssimulacra2", "ciede2000")
@@ -152,8 +152,7 @@ def run(pipelines: Sequence[str], images: str, work: Path, *, degrade: str | Non
 
 
 def _suffix(pipeline: Pipeline) -> str:
-    encode = pipeline.find("encode")
-    return FORMATS[encode["format"]].extensions[0] if encode else ".png"
+    return output_suffix(pipeline, "image.png")
 
 
 def _megapixels(path: Path) -> float:

@@ -7,6 +7,8 @@ from pixelmill.engine.execute import (
     execute,
     output_format,
     output_suffix,
+    settle_format,
 )
 
-__all__ = ["Outcome", "cancel", "cancelled", "execute", "output_format", "output_suffix"]
+__all__ = ["Outcome", "cancel", "cancelled", "execute", "output_format", "output_suffix",
+           "settle_format"]

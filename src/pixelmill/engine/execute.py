@@ -27,7 +27,7 @@ from pixelmill.engine import bandsink, qc, tiled
 from pixelmill.engine.ops import OPS, thumbnail_with
 from pixelmill.errors import Cancelled, LimitError, PixelmillError, QualityError, UsageError
 from pixelmill.pipeline import Pipeline, Step
-from pixelmill.pipeline.formats import FORMATS, Format, format_for_path
+from pixelmill.pipeline.formats import AUTO, FORMATS, Format, format_for_path, negotiate
 from pixelmill.storage import Location
 
 STOP_POLL = 0.05
@@ -66,11 +66,31 @@ class Outcome:
     """What was chosen on the way (e.g. a model's tile size and batch)."""
     qc: tuple[qc.Verdict, ...] = ()
     """The verdict of each quality gate, in order."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds by stage: ``open`` (header read and checked), ``graph`` (steps chained; spooled
+    model steps run here), ``qc`` (quality gates), ``render`` (pixels pulled through the graph
+    and encoded: libvips fuses decoding, operations and encoding, and streamed model steps run
+    here too), ``store`` (the output committed), and ``model:NAME`` (inference alone, within
+    ``graph`` or ``render``)."""
+    bytes_read: int | None = None
+    """Size of the source, when its storage tells."""
 
     @property
     def flagged(self) -> bool:
         """Whether a quality gate marked the output for review."""
         return any(verdict.outcome == "flag" for verdict in self.qc)
+
+
+def settle_format(pipeline: Pipeline, source: str, accept: str = "",
+                  destination: str | None = None) -> Pipeline:  # fmt: skip
+    """The pipeline with ``encode:auto`` made concrete: the format the destination's name
+    gives, else the one negotiated from ``accept`` (see :func:`formats.negotiate`)."""
+    encode = pipeline.find("encode")
+    if encode is None or encode["format"] != AUTO:
+        return pipeline
+    chosen = destination and format_for_path(destination) or negotiate(accept, source)
+    concrete = Step.make("encode", format=chosen.name, q=encode["q"])
+    return Pipeline(tuple(concrete if step is encode else step for step in pipeline.steps))
 
 
 def output_format(pipeline: Pipeline, destination: Location) -> Format:
@@ -97,7 +117,7 @@ def output_format(pipeline: Pipeline, destination: Location) -> Format:
 def output_suffix(pipeline: Pipeline, source: str) -> str:
     """The suffix for a pipeline's output named after ``source``: its encode step's format,
     else the source's own suffix when pixelmill writes that format, else .png."""
-    encode = pipeline.find("encode")
+    encode = settle_format(pipeline, source).find("encode")
     if encode is not None:
         return FORMATS[encode["format"]].extensions[0]
     return os.path.splitext(source)[1] if format_for_path(source) else ".png"
@@ -116,6 +136,7 @@ def execute(
     ``reference`` is what quality gates measure against instead of each one's previous step's
     input (a ground truth). Setting ``stop`` (from any thread) cancels this run alone."""
     started = time.monotonic()
+    pipeline = settle_format(pipeline, source.name, destination=destination.name)
     fmt = output_format(pipeline, destination)
     steps = [s for s in pipeline.steps if s.op != "encode"]
     if settings.autorotate:
@@ -123,13 +144,15 @@ def execute(
     if _CANCELLED.is_set() or stop is not None and stop.is_set():
         raise Cancelled(f"{source}: cancelled before it started")
     notes: list[str] = []
+    clock = _Clock()
     with contextlib.ExitStack() as stack:
         src = stack.enter_context(codecs.open_source(source, settings))
+        clock.lap("open")
         remaining = settings.time_limit - (time.monotonic() - started)
         expired = stack.enter_context(watchdog(remaining, src.kill, stop))
         _ACTIVE.add(src)
         try:
-            ctx = _Context(settings, stack, notes, progress, source)
+            ctx = _Context(settings, stack, notes, progress, source, clock)
             if reference is not None:
                 truth = stack.enter_context(codecs.open_source(reference, settings))
                 ctx.reference = truth.decode(random_access=True)
@@ -137,10 +160,13 @@ def execute(
             _check_size(image.width, image.height, settings, source)
             strip = pipeline.find("strip") is not None
             image, options = codecs.prepare(image, fmt, pipeline.find("encode"), strip=strip)
+            clock.lap("graph")
             with storage.atomic_output(destination, settings.tmp_dir) as spool:
                 codecs.write(image, fmt, options, spool, ctx.progress)
                 _stop_if_interrupted(expired, source, settings, stop)
                 size = os.path.getsize(spool)
+                clock.lap("render")
+            clock.lap("store")
         except pyvips.Error as exc:
             _stop_if_interrupted(expired, source, settings, stop)
             raise codecs.classify(str(exc), str(source)) from None
@@ -149,10 +175,35 @@ def execute(
             raise
         finally:
             _ACTIVE.discard(src)
+    for run in ctx.models:
+        clock.add(f"model:{run.session.manifest.name}", run.seconds)
     return Outcome(
         str(source), str(destination), fmt.name, image.width, image.height, image.bands, size,
-        time.monotonic() - started, tuple(notes), tuple(ctx.verdicts),
+        time.monotonic() - started, tuple(notes), tuple(ctx.verdicts), clock.seconds, src.size,
     )  # fmt: skip
+
+
+class _Clock:
+    """Seconds by stage: each lap is the time since the previous one, less what was set aside
+    (quality gates inside the graph's construction)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.monotonic()
+        self._aside = 0.0
+
+    def lap(self, stage: str) -> None:
+        now = time.monotonic()
+        self.add(stage, now - self._last - self._aside)
+        self._last, self._aside = now, 0.0
+
+    def aside(self, stage: str, seconds: float) -> None:
+        """Count ``seconds`` of the current lap under ``stage`` instead."""
+        self.add(stage, seconds)
+        self._aside += seconds
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = round(self.seconds.get(stage, 0.0) + seconds, 6)
 
 
 @dataclass
@@ -166,9 +217,11 @@ class _Context:
     notes: list[str]
     progress: Callable[[float], None] | None
     source: Location
+    clock: _Clock
     reference: pyvips.Image | None = None
     """The run's reference image for quality gates, if given."""
     verdicts: list[qc.Verdict] = field(default_factory=list)
+    models: list[tiled.ModelRun] = field(default_factory=list)
 
 
 def _graph(src: Source, steps: list[Step], ctx: _Context) -> pyvips.Image:
@@ -206,7 +259,9 @@ def _graph(src: Source, steps: list[Step], ctx: _Context) -> pyvips.Image:
 
 def _gate(image: pyvips.Image, given: pyvips.Image, step: Step, ctx: _Context) -> None:
     """Judge a quality gate; a failure stops the run before anything is written."""
+    began = time.monotonic()
     verdict = qc.judge(image, given if ctx.reference is None else ctx.reference, step)
+    ctx.clock.aside("qc", time.monotonic() - began)
     ctx.verdicts.append(verdict)
     ctx.notes.append(verdict.describe())
     if verdict.outcome == "fail":
@@ -224,6 +279,7 @@ def _model(image: pyvips.Image, step: Step, ctx: _Context, random: bool) -> pyvi
     plan = tiled.plan_for(session.manifest, session.working_bytes, image.width, step["tile"], step["overlap"], step["batch"])
     ctx.notes.append(f"{plan.describe(step['name'])} on {session.providers[0]}")
     run = tiled.ModelRun(image, session, plan)
+    ctx.models.append(run)
     if random:
         spool = ctx.stack.enter_context(
             tempfile.TemporaryDirectory(prefix="pixelmill-model-", dir=ctx.settings.tmp_dir)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -143,6 +144,8 @@ class ModelRun:
         self.width, self.height = image.width * self.scale, image.height * self.scale
         self.bands = self.source.bands
         self.source_dtype = np.uint16 if self.depth == 16 else np.uint8
+        self.seconds = 0.0
+        """Time spent in inference so far."""
 
     def output_bands(self, progress: Callable[[float], None] | None = None
                      ) -> Iterator[np.ndarray]:  # fmt: skip
@@ -189,7 +192,9 @@ class ModelRun:
         for first in range(0, len(cols), self.plan.batch):
             group = cols[first : first + self.plan.batch]
             tiles = np.stack([colour[:, c.start : c.stop] for c in group])
+            began = time.perf_counter()
             outputs = run_tiles(self.session, tiles, self.plan.halo)
+            self.seconds += time.perf_counter() - began
             for offset, (col, tile) in enumerate(zip(group, outputs)):
                 left, right = col_zones[first + offset], col_zones[first + offset + 1]
                 x0, x1 = (col.core0 - left) * scale, (col.core1 + right) * scale

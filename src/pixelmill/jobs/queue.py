@@ -8,10 +8,15 @@ its job cannot overwrite the next holder's result. Failures are retried with exp
 backoff up to ``max_attempts``, then the job is dead, with the reason. Higher priorities go
 first, then older jobs.
 
+A job may name a webhook: when it ends, the same row marks the call due, and workers deliver
+it (see :mod:`pixelmill.jobs.webhooks`), retried with backoff like jobs, so a call is never
+lost with the process that finished the job.
+
 One code path for both databases, with SQLAlchemy Core. PostgreSQL claims with
-``FOR UPDATE SKIP LOCKED``, so workers on many machines never wait on each other. SQLite (the
-embedded default) serves the processes of one machine, in WAL mode: every writing
-transaction is ``BEGIN IMMEDIATE``, so writers take turns and readers never wait.
+``FOR UPDATE SKIP LOCKED``, so workers on many machines never wait on each other, and a new
+job wakes waiting workers at once with ``NOTIFY``. SQLite (the embedded default) serves the
+processes of one machine, in WAL mode: every writing transaction is ``BEGIN IMMEDIATE``, so
+writers take turns and readers never wait; workers look for work twice a second.
 
 Written on SQLAlchemy rather than taken from a task-queue library (Celery, RQ, Dramatiq…)
 because those need a broker besides the database, and keep job state apart from the queue.
@@ -36,6 +41,10 @@ STATES = ("queued", "running", "succeeded", "failed", "dead", "cancelled")
 FINAL = ("succeeded", "failed", "dead", "cancelled")
 BACKOFF = (2.0, 300.0)
 """Seconds before the first retry, and the most any retry waits (doubling in between)."""
+WEBHOOK_ATTEMPTS = 8
+"""Deliveries tried before a webhook is given up (over about four minutes)."""
+CHANNEL = "pixelmill_jobs"
+"""The PostgreSQL channel that wakes workers."""
 
 metadata = sa.MetaData()
 jobs = sa.Table(
@@ -58,6 +67,10 @@ jobs = sa.Table(
     sa.Column("error_kind", sa.String(32)),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("webhook", sa.String(2000)),
+    sa.Column("webhook_due", sa.Float, index=True),
+    sa.Column("webhook_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("webhook_status", sa.Text),
     sa.Index("pixelmill_jobs_ready", "state", "priority", "created_at"),
 )  # fmt: skip
 
@@ -84,6 +97,29 @@ class Job:
     error_kind: str | None
     created_at: float
     updated_at: float
+    webhook: str | None = None
+    webhook_due: float | None = None
+    webhook_attempts: int = 0
+    webhook_status: str | None = None
+    """The last delivery's result: ``delivered (HTTP 200)``, or why it failed."""
+
+    def describe(self) -> dict[str, Any]:
+        """The job as the API shows it and webhooks send it."""
+        result = self.result or {}
+        return {
+            "id": self.id, "state": self.state, "progress": round(self.progress * 100, 1),
+            "priority": self.priority, "batch": self.batch, "attempts": self.attempts,
+            "created_at": self.created_at, "updated_at": self.updated_at,
+            "source": self.spec["source"], "pipeline": self.spec["pipeline"],
+            "destination": self.spec["destination"], "output": result or None,
+            "timings": result.get("timings", {}), "qc": result.get("qc", []),
+            "error": self.error and {"kind": self.error_kind, "message": self.error},
+            "webhook": self.webhook and {"url": self.webhook, "attempts": self.webhook_attempts,
+                                         "status": self.webhook_status},
+            "links": {"self": f"/v1/jobs/{self.id}",
+                      **({"output": f"/v1/jobs/{self.id}/output"}
+                         if self.state == "succeeded" else {})},
+        }  # fmt: skip
 
 
 class JobQueue:
@@ -93,16 +129,19 @@ class JobQueue:
     def __init__(self, url: str) -> None:
         self.engine = _engine(url)
         self.sqlite = self.engine.dialect.name == "sqlite"
+        self._listener: Any = None
         metadata.create_all(self.engine)
 
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
         self.engine.dispose()
 
     def submit(self, spec: dict[str, Any], *, priority: int = 0, key: str | None = None,
                batch: str | None = None, max_attempts: int = 5,
-               job_id: str | None = None) -> Job:  # fmt: skip
+               job_id: str | None = None, webhook: str | None = None) -> Job:  # fmt: skip
         """Queue a job (under ``job_id``, or a new one), or return the one already submitted
-        with the idempotency ``key``."""
+        with the idempotency ``key``; ``webhook`` is called when it ends."""
         if max_attempts < 1:
             raise UsageError(f"max_attempts must be at least 1, not {max_attempts}")
         json.dumps(spec)  # refuse what the database could not store, here
@@ -112,7 +151,8 @@ class JobQueue:
             "idempotency_key": key, "batch": batch, "attempts": 0, "max_attempts": max_attempts,
             "run_after": now, "lease_owner": None, "lease_expires": None,
             "cancel_requested": False, "progress": 0.0, "result": None, "error": None,
-            "error_kind": None, "created_at": now, "updated_at": now,
+            "error_kind": None, "created_at": now, "updated_at": now, "webhook": webhook,
+            "webhook_due": None, "webhook_attempts": 0, "webhook_status": None,
         }  # fmt: skip
         with self._transaction() as db:
             if key is not None:
@@ -120,7 +160,30 @@ class JobQueue:
                 if found is not None:
                     return Job(**found._mapping)
             db.execute(jobs.insert().values(row))
+            self._wake(db)
         return Job(**row)
+
+    def wait(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for work: on PostgreSQL a new job ends the wait at once
+        (``LISTEN``); elsewhere, or while the database is unreachable, it is a plain sleep."""
+        if self.sqlite:
+            time.sleep(seconds)
+            return
+        try:
+            if self._listener is None:
+                import psycopg
+
+                url = self.engine.url.set(drivername="postgresql")
+                self._listener = psycopg.connect(url.render_as_string(hide_password=False),
+                                                 autocommit=True, connect_timeout=5)  # fmt: skip
+                self._listener.execute(f"LISTEN {CHANNEL}")
+            for _ in self._listener.notifies(timeout=seconds, stop_after=1):
+                pass
+        except Exception:  # noqa: BLE001  the database went away: the next claim will tell
+            if self._listener is not None:
+                self._listener.close()
+            self._listener = None
+            time.sleep(seconds)
 
     def claim(self, worker: str, lease: float) -> Job | None:
         """The next job for ``worker``, leased for ``lease`` seconds: the highest priority,
@@ -195,6 +258,36 @@ class JobQueue:
             self._set(db, job_id, owner=worker, **changes)
             return dataclasses.replace(job, **changes)
 
+    def claim_webhook(self, worker: str, lease: float) -> Job | None:
+        """A job whose webhook is due, held by ``worker`` for ``lease`` seconds (a worker that
+        dies mid-delivery leaves it due again after that)."""
+        now = time.time()
+        with self._transaction() as db:
+            query = (sa.select(jobs).where(jobs.c.webhook_due <= now)
+                     .order_by(jobs.c.webhook_due).limit(1))  # fmt: skip
+            if not self.sqlite:
+                query = query.with_for_update(skip_locked=True)
+            found = db.execute(query).first()
+            if found is None:
+                return None
+            db.execute(jobs.update().where(jobs.c.id == found.id)
+                       .values(webhook_due=now + lease))  # fmt: skip
+            return Job(**found._mapping)
+
+    def webhook_tried(self, job_id: str, status: str, delivered: bool) -> None:
+        """Record a delivery: done when ``delivered``, else due again after a backoff until
+        the attempts are spent."""
+        with self._transaction() as db:
+            attempts = db.execute(sa.select(jobs.c.webhook_attempts)
+                                  .where(jobs.c.id == job_id)).scalar_one() + 1  # fmt: skip
+            due = None
+            if not delivered and attempts < WEBHOOK_ATTEMPTS:
+                due = time.time() + backoff(attempts)
+            elif not delivered:
+                status = f"given up after {attempts} attempts: {status}"
+            db.execute(jobs.update().where(jobs.c.id == job_id).values(
+                webhook_attempts=attempts, webhook_status=status, webhook_due=due))
+
     def cancel(self, job_id: str) -> Job:
         """Cancel a job: at once when queued; a running one is asked to stop (its worker
         learns it at its next heartbeat). Finished jobs are left as they are."""
@@ -263,8 +356,16 @@ class JobQueue:
         where = jobs.c.id == job_id
         if owner is not None:
             where &= (jobs.c.lease_owner == owner) & (jobs.c.state == "running")
-        done = db.execute(jobs.update().where(where).values(updated_at=time.time(), **changes))
+        now = time.time()
+        if changes.get("state") in FINAL:  # the job ends: its webhook is due
+            changes["webhook_due"] = sa.case((jobs.c.webhook.is_not(None), now), else_=None)
+        done = db.execute(jobs.update().where(where).values(updated_at=now, **changes))
         return done.rowcount == 1
+
+    def _wake(self, db: Connection) -> None:
+        """Wake waiting workers when the transaction commits (PostgreSQL)."""
+        if not self.sqlite:
+            db.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
 
     def _transaction(self) -> Any:
         """A writing transaction. On SQLite it takes the write lock from the start (``BEGIN

@@ -71,6 +71,12 @@ def session_for(name: str, settings: Settings) -> Session:
     return load_session(find(name, settings), settings)
 
 
+def loaded() -> list[str]:
+    """Names of the models loaded in this process."""
+    with _LOCK:
+        return sorted({session.manifest.name for session in _SESSIONS.values()})
+
+
 def load_session(model: ModelFile, settings: Settings) -> Session:
     key = (str(model.path), model.path.stat().st_mtime, settings.threads)
     with _LOCK:

@@ -41,11 +41,34 @@ FORMATS: dict[str, Format] = {
     )
 }
 FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff", "heif": "heic"}
+AUTO = "auto"
+"""``encode:auto``: the format is chosen for each request (see :func:`negotiate`)."""
 TIFF_COMPRESSIONS = ("deflate", "none", "lzw", "packbits", "jpeg", "webp")
 """TIFF compressions, the first the default; jpeg and webp take ``q``."""
 
 READ_EXTENSIONS = frozenset(ext for f in FORMATS.values() for ext in f.extensions)
 """Suffixes of the files a directory run picks up."""
+
+
+def negotiate(accept: str, source: str) -> Format:
+    """The format ``encode:auto`` stands for: AVIF, else WebP, when the ``Accept`` header
+    names (wildcards do not count); else JPEG, or PNG when the source's format may hold an
+    alpha channel."""
+    taken = set()
+    for item in accept.lower().split(","):
+        media, *params = item.split(";")
+        weights = [p.partition("=")[2] for p in params if p.partition("=")[0].strip() == "q"]
+        try:
+            weight = float(weights[0]) if weights else 1.0
+        except ValueError:
+            weight = 0.0
+        if weight > 0:
+            taken.add(media.strip())
+    for name in ("avif", "webp"):
+        if f"image/{name}" in taken:
+            return FORMATS[name]
+    named = format_for_path(source)
+    return FORMATS["png" if named is not None and named.alpha else "jpeg"]
 
 
 def format_for_path(path: str) -> Format | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pixelmill.pipeline.formats import FORMAT_ALIASES, FORMATS, TIFF_COMPRESSIONS
+from pixelmill.pipeline.formats import AUTO, FORMAT_ALIASES, FORMATS, TIFF_COMPRESSIONS
 from pixelmill.pipeline.kinds import Bool, Choice, Colour, Float, Gates, Int, IntChoice, Name
 from pixelmill.pipeline.spec import REQUIRED, Param, declare
 from pixelmill.quality.metrics import METRICS
@@ -55,6 +55,9 @@ def _box_or_gravity(args: Mapping[str, Any]) -> str | None:
 
 
 def _encode_options(args: Mapping[str, Any]) -> str | None:
+    if args["format"] == AUTO:
+        extra = [k for k, v in args.items() if k not in ("format", "q") and v not in (None, False)]
+        return f"encode:auto takes only q, not {', '.join(extra)}" if extra else None
     fmt = FORMATS[args["format"]]
     name = fmt.name
     tiff_lossy = name == "tiff" and args["compression"] in ("jpeg", "webp")
@@ -194,7 +197,9 @@ declare(
 declare(
     "encode",
     "choose the output format and its options (without it, the destination's suffix decides)",
-    Param("format", Choice(tuple(FORMATS), FORMAT_ALIASES), "output format", REQUIRED),
+    Param("format", Choice((*FORMATS, AUTO), FORMAT_ALIASES), "output format; auto: AVIF or "
+          "WebP when the client takes it (on-demand URLs), else JPEG, or PNG for sources that "
+          "may have alpha", REQUIRED),
     Param("q", Int(1, 100), "quality (default per format: jpeg 85, webp 80, avif/heic 60)",
           positional=False),
     Param("effort", Int(0, 10), "encoder effort (webp 0-6, avif/heic 0-9, png 0-9, gif 1-10)",

@@ -6,16 +6,32 @@ Sources and destinations must lie inside the service's storage (a folder or a st
 uploads are kept under ``uploads/``, outputs go to ``outputs/`` unless a destination is given,
 so a caller can never make the service read or write anywhere else. Every refusal is a JSON
 body ``{"detail": {"kind": …, "message": …}}`` with a 4xx status.
+
+Once an API key exists, ``/v1`` wants one (see :mod:`pixelmill.service.auth`), and each key's
+rate and upload limits apply. Request bodies over ``max_upload_bytes`` are refused from their
+``Content-Length`` before they are read, or as soon as they pass it when it is not given.
 """
 
 from __future__ import annotations
 
+import math
 import mimetypes
 import os
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import (
+    APIRouter,
+    Depends,
+    FastAPI,
+    File,
+    Form,
+    HTTPException,
+    Query,
+    Request,
+    UploadFile,
+)
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -26,9 +42,13 @@ from pixelmill.errors import LimitError, PixelmillError, UsageError
 from pixelmill.jobs.queue import STATES, Job, JobQueue
 from pixelmill.pipeline import Pipeline
 from pixelmill.service import metrics, ondemand
+from pixelmill.service.auth import ApiKeys, Key
+from pixelmill.service.limits import BodyLimit
 from pixelmill.storage import Location
+from pixelmill.storage.hosts import refusal
 
-STATUS = {"pipeline": 422, "model": 422, "usage": 400, "storage": 400, "input": 400, "limit": 413}
+STATUS = {"pipeline": 422, "model": 422, "usage": 400, "storage": 400, "input": 400,
+          "limit": 413}  # fmt: skip
 """HTTP status of each refusal, by error kind."""
 CHUNK = 1 << 20
 State = Literal[STATES]  # type: ignore[valid-type]
@@ -46,6 +66,8 @@ class JobRequest(BaseModel):
         "outputs/{id}/{stem}{ext} in the storage)")  # fmt: skip
     priority: int = Field(0, ge=-1000, le=1000)
     idempotency_key: str | None = Field(None, max_length=200)
+    webhook: str | None = Field(None, max_length=2000, description="http(s) URL called with "
+                                "the job (JSON, signed) when it ends")  # fmt: skip
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -53,18 +75,21 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="pixelmill", version=__version__,
                   description="Image pipelines as jobs: submit, follow, download.")  # fmt: skip
     queue = JobQueue(settings.job_database)
+    keys = ApiKeys(queue.engine)
     root = storage.locate(settings.storage_root)
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(_guard(keys))])
 
     @app.exception_handler(PixelmillError)
     def refused(request: Request, exc: PixelmillError) -> JSONResponse:
         return JSONResponse({"detail": {"kind": exc.kind, "message": str(exc)}},
                             status_code=STATUS.get(exc.kind, 500))  # fmt: skip
 
-    @app.post("/v1/jobs", status_code=202)
+    @v1.post("/jobs", status_code=202)
     def submit(request: JobRequest) -> dict[str, Any]:
         """Queue one job per source; several sources make a batch."""
         pipeline = Pipeline.parse(request.pipeline)
         sources = [_inside(root, source, "source") for source in request.sources]
+        _check_webhook(request.webhook, settings)
         batch = uuid.uuid4().hex if len(sources) > 1 else None
         made = []
         for index, source in enumerate(sources):
@@ -72,47 +97,54 @@ def create_app(settings: Settings) -> FastAPI:
             if key and batch:
                 key = f"{key}/{index}"
             made.append(_queue(queue, root, source, pipeline, request.destination,
-                               request.priority, key, batch))  # fmt: skip
+                               request.priority, key, batch, request.webhook))  # fmt: skip
         if batch is None:
-            return _describe(made[0])
-        return {"batch": batch, "jobs": [_describe(job) for job in made]}
+            return made[0].describe()
+        return {"batch": batch, "jobs": [job.describe() for job in made]}
 
-    @app.post("/v1/jobs/upload", status_code=202)
-    def upload(file: Annotated[UploadFile, File(description="the image")],
+    @v1.post("/jobs/upload", status_code=202)
+    def upload(request: Request, file: Annotated[UploadFile, File(description="the image")],
                pipeline: Annotated[str, Form()] = "",
                priority: Annotated[int, Form(ge=-1000, le=1000)] = 0,
                idempotency_key: Annotated[str | None, Form(max_length=200)] = None,
+               webhook: Annotated[str | None, Form(max_length=2000)] = None,
                ) -> dict[str, Any]:  # fmt: skip
         """Upload an image and queue one job on it."""
         parsed = Pipeline.parse(pipeline)
+        _check_webhook(webhook, settings)
         name = os.path.basename(file.filename or "") or "upload"
         if name.startswith("."):
             raise UsageError(f"upload name {name!r}: give the file a plain name")
         target = root.child(f"uploads/{uuid.uuid4().hex}/{name}")
-        _save(file, target, settings)
-        return _describe(_queue(queue, root, target, parsed, None, priority, idempotency_key,
-                                None))  # fmt: skip
+        key: Key | None = request.state.key
+        limit = min(settings.max_bytes, settings.max_upload_bytes,
+                    key.max_bytes if key and key.max_bytes else settings.max_bytes)  # fmt: skip
+        _save(file, target, limit, settings.tmp_dir)
+        return _queue(queue, root, target, parsed, None, priority, idempotency_key, None,
+                      webhook).describe()  # fmt: skip
 
-    @app.get("/v1/jobs/{job_id}")
+    @v1.get("/jobs/{job_id}")
     def show(job_id: str) -> dict[str, Any]:
-        return _describe(_find(queue, job_id))
+        """A job: state, progress %, stage timings, output with its download link, quality
+        gates' verdicts, error with its reason, webhook deliveries."""
+        return _find(queue, job_id).describe()
 
-    @app.get("/v1/jobs")
+    @v1.get("/jobs")
     def listing(state: State | None = None,
                 batch: str | None = None, since: float | None = None,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                 offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:  # fmt: skip
         """Jobs, newest first; filter by state, batch and creation time (Unix seconds)."""
         found = queue.list(state=state, batch=batch, since=since, limit=limit, offset=offset)
-        return {"jobs": [_describe(job) for job in found], "limit": limit, "offset": offset}
+        return {"jobs": [job.describe() for job in found], "limit": limit, "offset": offset}
 
-    @app.delete("/v1/jobs/{job_id}")
+    @v1.delete("/jobs/{job_id}")
     def cancel(job_id: str) -> dict[str, Any]:
         """Cancel a job: at once when queued, at its next heartbeat when running."""
         _find(queue, job_id)
-        return _describe(queue.cancel(job_id))
+        return queue.cancel(job_id).describe()
 
-    @app.get("/v1/jobs/{job_id}/output")
+    @v1.get("/jobs/{job_id}/output")
     def output(job_id: str) -> Any:
         """The output of a job that succeeded."""
         job = _find(queue, job_id)
@@ -124,8 +156,10 @@ def create_app(settings: Settings) -> FastAPI:
             return FileResponse(loc.path, media_type=media, filename=loc.name)
         return StreamingResponse(storage.chunks(loc), media_type=media)
 
+    app.include_router(v1)
     app.include_router(ondemand.router(settings, root))
     metrics.install(app, queue)
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -139,9 +173,42 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
+def _guard(keys: ApiKeys) -> Callable[[Request], None]:
+    """The dependency that checks a request's API key and spends its rate (once keys exist)."""
+
+    def guard(request: Request) -> None:
+        request.state.key = None
+        if not keys.required():
+            return
+        given = request.headers.get("x-api-key") or ""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            given = token.strip()
+        key = keys.find(given) if given else None
+        if key is None:
+            raise HTTPException(401, {"kind": "auth", "message": "an API key is needed: "
+                                      "Authorization: Bearer KEY or X-API-Key: KEY"
+                                      if not given else "unknown API key"},
+                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        wait = keys.spend(key)
+        if wait:
+            raise HTTPException(429, {"kind": "rate", "message": f"key {key.name!r} is over "
+                                      f"its rate of {key.rate} requests a minute; retry in "
+                                      f"{wait:.1f} s"},
+                                headers={"Retry-After": str(math.ceil(wait))})  # fmt: skip
+        request.state.key = key
+
+    return guard
+
+
+def _check_webhook(url: str | None, settings: Settings) -> None:
+    if url is not None and (why := refusal(url, settings.allow_private_hosts)):
+        raise UsageError(f"webhook {why}")
+
+
 def _queue(queue: JobQueue, root: Location, source: Location, pipeline: Pipeline,
            destination: str | None, priority: int, key: str | None,
-           batch: str | None) -> Job:  # fmt: skip
+           batch: str | None, webhook: str | None) -> Job:  # fmt: skip
     job_id = uuid.uuid4().hex
     stem, ext = os.path.splitext(source.name)[0], output_suffix(pipeline, source.name)
     template = destination or "outputs/{id}/{stem}{ext}"
@@ -152,7 +219,8 @@ def _queue(queue: JobQueue, root: Location, source: Location, pipeline: Pipeline
                          f"filled in ({exc})") from None  # fmt: skip
     target = _inside(root, named, "destination")
     spec = {"source": source.url, "destination": target.url, "pipeline": str(pipeline)}
-    return queue.submit(spec, priority=priority, key=key, batch=batch, job_id=job_id)
+    return queue.submit(spec, priority=priority, key=key, batch=batch, job_id=job_id,
+                        webhook=webhook)  # fmt: skip
 
 
 def _inside(root: Location, url: str, what: str) -> Location:
@@ -163,15 +231,14 @@ def _inside(root: Location, url: str, what: str) -> Location:
     return loc
 
 
-def _save(upload: UploadFile, target: Location, settings: Settings) -> None:
-    """Copy an upload into the storage, refusing it past ``max_bytes``."""
+def _save(upload: UploadFile, target: Location, limit: int, tmp_dir: str | None) -> None:
+    """Copy an upload into the storage, refusing it past ``limit`` bytes."""
     written = 0
-    with storage.atomic_output(target, settings.tmp_dir) as spool, open(spool, "wb") as out:
+    with storage.atomic_output(target, tmp_dir) as spool, open(spool, "wb") as out:
         while chunk := upload.file.read(CHUNK):
             written += len(chunk)
-            if written > settings.max_bytes:
-                raise LimitError(f"the upload is over the limit of {settings.max_bytes:,} bytes "
-                                 "(max_bytes)")  # fmt: skip
+            if written > limit:
+                raise LimitError(f"the upload is over the limit of {limit:,} bytes")
             out.write(chunk)
     if written == 0:
         raise UsageError("the upload is empty (0 bytes)")
@@ -182,20 +249,3 @@ def _find(queue: JobQueue, job_id: str) -> Job:
         return queue.get(job_id)
     except KeyError:
         raise HTTPException(404, {"kind": "not-found", "message": f"no job {job_id}"}) from None
-
-
-def _describe(job: Job) -> dict[str, Any]:
-    result = job.result or {}
-    return {
-        "id": job.id, "state": job.state, "progress": round(job.progress * 100, 1),
-        "priority": job.priority, "batch": job.batch, "attempts": job.attempts,
-        "created_at": job.created_at, "updated_at": job.updated_at,
-        "source": job.spec["source"], "pipeline": job.spec["pipeline"],
-        "destination": job.spec["destination"], "output": result or None,
-        "qc": result.get("qc", []), "error": job.error and {"kind": job.error_kind,
-                                                             "message": job.error},
-        "links": {"self": f"/v1/jobs/{job.id}",
-                  **({"output": f"/v1/jobs/{job.id}/output"} if job.state == "succeeded"
-                     else {})},
-    }  # fmt: skip
-

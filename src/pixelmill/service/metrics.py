@@ -1,9 +1,10 @@
 """Prometheus metrics of the service at ``/metrics``, with prometheus_client.
 
-The queue's figures (jobs by state, queue depth, age of the oldest ready job, attempts and
-outcomes of finished jobs) are read from the job database at each scrape, so every API process
-reports the same truth whatever worker did the work. The API's own requests are counted and
-timed by route and status as they pass.
+The queue's figures (jobs by state, queue depth, age of the oldest ready job) are read from the
+job database at each scrape, so every API process reports the same truth whatever worker did
+the work. The work's own figures (stage and inference durations, bytes in and out, errors by
+kind, API requests by route and status) come from :mod:`pixelmill.jobs.telemetry`, over every
+process of the service.
 """
 
 from __future__ import annotations
@@ -12,16 +13,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 
 from fastapi import FastAPI, Request, Response
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from pixelmill.jobs import telemetry
 from pixelmill.jobs.queue import JobQueue
 
 
@@ -48,10 +44,6 @@ def install(app: FastAPI, queue: JobQueue) -> None:
     """Serve ``/metrics`` and time every request."""
     registry = CollectorRegistry()
     registry.register(QueueCollector(queue))
-    requests = Counter("pixelmill_http_requests", "HTTP requests by route and status",
-                       ["method", "route", "status"], registry=registry)  # fmt: skip
-    seconds = Histogram("pixelmill_http_request_seconds", "HTTP request duration by route",
-                        ["method", "route"], registry=registry)  # fmt: skip
 
     @app.middleware("http")
     async def measure(request: Request,
@@ -60,10 +52,11 @@ def install(app: FastAPI, queue: JobQueue) -> None:
         response = await call_next(request)
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
-        requests.labels(request.method, path, str(response.status_code)).inc()
-        seconds.labels(request.method, path).observe(time.perf_counter() - began)
+        telemetry.HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+        telemetry.HTTP_SECONDS.labels(request.method, path).observe(time.perf_counter() - began)
         return response
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        body = generate_latest(registry) + telemetry.exposition()
+        return Response(body, media_type=CONTENT_TYPE_LATEST)

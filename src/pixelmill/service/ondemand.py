@@ -13,6 +13,8 @@ request and served from the storage's cache after.
   canonical pipeline and the versions of its models, so a changed source or model renders anew
   while an unchanged one is never rendered twice. Responses carry an ``ETag`` (the key),
   ``Cache-Control`` and ``Vary: Accept``; ``If-None-Match`` gets ``304``.
+- ``encode:auto`` picks AVIF, else WebP, when the ``Accept`` header names it, else JPEG (PNG
+  for sources that may have alpha); each choice is cached apart.
 """
 
 from __future__ import annotations
@@ -21,20 +23,23 @@ import base64
 import binascii
 import hashlib
 import hmac
-import ipaddress
 import mimetypes
-import socket
+import os
+import tempfile
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
 from pixelmill import api, storage
 from pixelmill.config import Settings
-from pixelmill.engine import output_suffix
+from pixelmill.engine import output_suffix, settle_format
+from pixelmill.errors import PixelmillError
+from pixelmill.jobs import telemetry
 from pixelmill.pipeline import Pipeline
 from pixelmill.storage import Location
+from pixelmill.storage.hosts import refusal
 
 CACHE_CONTROL = "public, max-age=86400"
 
@@ -67,21 +72,48 @@ def router(settings: Settings, root: Location) -> APIRouter:
         if not keys or not any(hmac.compare_digest(signature(k, raw), sig) for k in keys):
             raise HTTPException(403, {"kind": "signature", "message": "bad signature"})
         text, _, encoded = rest.rpartition("/")
-        source = _source(encoded, prefixes, settings.allow_private_sources)
-        pipeline = Pipeline.parse(text)
+        source = _source(encoded, prefixes, settings.allow_private_hosts)
+        pipeline = settle_format(Pipeline.parse(text), source.name,
+                                 request.headers.get("accept", ""))  # fmt: skip
         key = _cache_key(source, pipeline, settings)
         cached = root.child(f"cache/{key[:2]}/{key}{output_suffix(pipeline, source.name)}")
         headers = {"ETag": f'"{key}"', "Cache-Control": CACHE_CONTROL, "Vary": "Accept"}
         if request.headers.get("if-none-match") == headers["ETag"]:
             return Response(status_code=304, headers=headers)
+        if not settings.render_cache:
+            return _render(source, pipeline, settings, headers)
         if not storage.exists(cached):
-            api.run(source, cached, pipeline, settings=settings)
+            _run(source, cached, pipeline, settings)
         media = mimetypes.guess_type(cached.name)[0] or "application/octet-stream"
         if cached.is_local:
             return FileResponse(cached.path, media_type=media, headers=headers)
         return StreamingResponse(storage.chunks(cached), media_type=media, headers=headers)
 
     return routes
+
+
+def _run(source: Location, destination: Location, pipeline: Pipeline,
+         settings: Settings) -> None:  # fmt: skip
+    """Render, counted in the service's metrics."""
+    try:
+        outcome = api.run(source, destination, pipeline, settings=settings)
+    except PixelmillError as exc:
+        telemetry.failed(exc.kind, "ondemand")
+        raise
+    telemetry.succeeded(outcome, "ondemand")
+
+
+def _render(source: Location, pipeline: Pipeline, settings: Settings,
+            headers: dict[str, str]) -> Response:  # fmt: skip
+    """Render into a spool file and answer with its bytes (no cache)."""
+    suffix = output_suffix(pipeline, source.name)
+    with tempfile.TemporaryDirectory(prefix="pixelmill-render-", dir=settings.tmp_dir) as work:
+        out = os.path.join(work, "out" + suffix)
+        _run(source, storage.locate(out), pipeline, settings)
+        with open(out, "rb") as handle:
+            body = handle.read()
+    media = mimetypes.guess_type(out)[0] or "application/octet-stream"
+    return Response(body, media_type=media, headers=headers)
 
 
 def _source(encoded: str, prefixes: list[Location], allow_private: bool) -> Location:
@@ -97,20 +129,11 @@ def _source(encoded: str, prefixes: list[Location], allow_private: bool) -> Loca
     if not any(prefix.contains(source) and prefix.url != source.url for prefix in prefixes):
         raise HTTPException(403, {"kind": "source", "message": f"source {text!r} is not "
                                   "below an allowed prefix"})  # fmt: skip
-    host = urlsplit(source.url).hostname if source.url.startswith(("http:", "https:")) else None
-    if host and not allow_private and _private(host):
-        raise HTTPException(403, {"kind": "source", "message": f"source host {host!r} is a "
-                                  "private, loopback or link-local address"})  # fmt: skip
+    if source.url.startswith(("http:", "https:")):
+        refused = refusal(source.url, allow_private)
+        if refused:
+            raise HTTPException(403, {"kind": "source", "message": f"source {refused}"})
     return source
-
-
-def _private(host: str) -> bool:
-    """Whether ``host`` resolves to any address that is not on the public internet."""
-    try:
-        found = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except OSError:
-        return True  # unresolvable: refused rather than guessed
-    return any(not ipaddress.ip_address(address.split("%")[0]).is_global for address in found)
 
 
 def _cache_key(source: Location, pipeline: Pipeline, settings: Settings) -> str:

@@ -4,7 +4,8 @@ Local paths are handled with ``os`` directly, so libvips can open them itself (m
 no copy through Python) and the command line does not pay fsspec's import for them. Every other
 URL goes through fsspec (``memory://``, ``s3://``, ``gs://``, ``az://``, …); credentials and
 endpoints come from the environment or fsspec's configuration (e.g. ``AWS_ACCESS_KEY_ID``,
-``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL_S3``), never from a pipeline.
+``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL_S3``), never from a pipeline. http(s) redirects
+are not followed: one could lead the service to an address it would refuse.
 
 Writes are atomic: output is written under a temporary name and committed in one step (a rename
 on local disk, a single upload to object stores, an upload then a move elsewhere), and removed if
@@ -41,8 +42,11 @@ class Location:
     def _resolved(self) -> tuple[Any, str]:
         import fsspec.core
 
+        options = {}
+        if self.url.startswith(("http://", "https://")):  # a redirect could lead anywhere
+            options["allow_redirects"] = False
         try:
-            return fsspec.core.url_to_fs(self.url)
+            return fsspec.core.url_to_fs(self.url, **options)
         except (ImportError, ValueError) as exc:
             protocol = self.url.split("://", 1)[0]
             raise StorageError(

@@ -1,0 +1,118 @@
+"""API keys of the jobs API: stored hashed in the job database, each with its own request rate
+and upload size limits.
+
+A key is 32 random bytes shown once when it is made (``pixelmill keys add``); the database keeps
+its SHA-256 only, which is enough for a secret of that strength (no salt or slow hash needed:
+there is nothing to guess). While no key exists the API is open, as suits one machine on
+loopback; the first key closes it. Callers send ``Authorization: Bearer KEY`` or
+``X-API-Key: KEY``.
+
+Rates are token buckets kept in each API process (a key's limit applies per process): a key
+with ``rate`` requests per minute may burst that many, then gets ``429`` with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from pixelmill.errors import UsageError
+
+PREFIX = "pm_"
+
+metadata = sa.MetaData()
+keys = sa.Table(
+    "pixelmill_api_keys", metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("rate", sa.Integer),
+    sa.Column("max_bytes", sa.BigInteger),
+    sa.Column("created_at", sa.Float, nullable=False),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Key:
+    """A key's name and limits (the secret itself is never stored)."""
+
+    name: str
+    rate: int | None
+    """Requests per minute, or None for no limit."""
+    max_bytes: int | None
+    """Largest upload in bytes, or None for the service's limit."""
+    created_at: float
+
+
+class ApiKeys:
+    """The keys in the job database behind ``engine``; the table is made when missing."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, name: str, rate: int | None = None, max_bytes: int | None = None) -> str:
+        """Make a key; the secret is returned once and cannot be read back."""
+        if not name or len(name) > 100:
+            raise UsageError("a key's name must have 1 to 100 characters")
+        for label, value in (("rate", rate), ("max_bytes", max_bytes)):
+            if value is not None and value < 1:
+                raise UsageError(f"{label} must be at least 1, not {value}")
+        secret = PREFIX + secrets.token_urlsafe(32)
+        row = {"name": name, "digest": _digest(secret), "rate": rate, "max_bytes": max_bytes,
+               "created_at": time.time()}  # fmt: skip
+        with self.engine.begin() as db:
+            if db.execute(sa.select(keys.c.name).where(keys.c.name == name)).first():
+                raise UsageError(f"a key named {name!r} exists; revoke it first")
+            db.execute(keys.insert().values(row))
+        return secret
+
+    def revoke(self, name: str) -> None:
+        with self.engine.begin() as db:
+            if db.execute(keys.delete().where(keys.c.name == name)).rowcount == 0:
+                raise UsageError(f"no key named {name!r}")
+
+    def list(self) -> list[Key]:
+        with self.engine.connect() as db:
+            rows = db.execute(sa.select(keys).order_by(keys.c.name)).all()
+        return [Key(r.name, r.rate, r.max_bytes, r.created_at) for r in rows]
+
+    def required(self) -> bool:
+        """Whether callers must give a key (one exists)."""
+        with self.engine.connect() as db:
+            return db.execute(sa.select(keys.c.name).limit(1)).first() is not None
+
+    def find(self, secret: str) -> Key | None:
+        """The key whose secret this is, if any."""
+        digest = _digest(secret)
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(keys).where(keys.c.digest == digest)).first()
+        if row is None or not hmac.compare_digest(row.digest, digest):
+            return None
+        return Key(row.name, row.rate, row.max_bytes, row.created_at)
+
+    def spend(self, key: Key) -> float:
+        """Take one request from the key's bucket: 0 when allowed, else seconds to wait."""
+        if key.rate is None:
+            return 0.0
+        now, per_second = time.monotonic(), key.rate / 60
+        with self._lock:
+            tokens, then = self._buckets.get(key.name, (float(key.rate), now))
+            tokens = min(float(key.rate), tokens + (now - then) * per_second)
+            if tokens < 1:
+                self._buckets[key.name] = (tokens, now)
+                return (1 - tokens) / per_second
+            self._buckets[key.name] = (tokens - 1, now)
+            return 0.0
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
