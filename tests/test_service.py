@@ -3,10 +3,12 @@ with ``pixelmill serve`` on a real port: upload an image, poll the job, download
 
 from __future__ import annotations
 
+import shlex
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -86,10 +88,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_serve_runs_a_job_from_upload_to_download(tmp_path) -> None:
+def readme_main_command() -> list[str]:
+    """The arguments of ``pixelmill`` in the README's first command (install, then start)."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    first = readme.split("```sh\n", 1)[1].split("\n```", 1)[0]
+    assert first.count("\n") == 0 and "pip install" in first, first
+    return shlex.split(first.rsplit("&& .venv/bin/pixelmill ", 1)[1])
+
+
+def test_the_readme_main_command_serves_a_job_from_upload_to_download(tmp_path) -> None:
+    """The README's main command (on a free port and a fresh data folder) starts the service;
+    an image is uploaded, its job polled and its output downloaded."""
+    args = readme_main_command()
+    assert args[0] == "serve"
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "pixelmill", "serve", "--port", str(port),
-                               "--data-dir", str(tmp_path / "data"), "--workers", "1"],
+    server = subprocess.Popen([sys.executable, "-m", "pixelmill", *args, "--port", str(port),
+                               "--data-dir", str(tmp_path / "data")],
                               stderr=subprocess.PIPE, text=True)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:

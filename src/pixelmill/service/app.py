@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
+import sqlalchemy as sa
 from fastapi import (
     APIRouter,
     Depends,
@@ -83,6 +84,12 @@ def create_app(settings: Settings) -> FastAPI:
     def refused(request: Request, exc: PixelmillError) -> JSONResponse:
         return JSONResponse({"detail": {"kind": exc.kind, "message": str(exc)}},
                             status_code=STATUS.get(exc.kind, 500))  # fmt: skip
+
+    @app.exception_handler(sa.exc.OperationalError)
+    def unavailable(request: Request, exc: sa.exc.OperationalError) -> JSONResponse:
+        return JSONResponse({"detail": {"kind": "unavailable", "message": "the job database "
+                                        "is unreachable; try again"}},
+                            status_code=503, headers={"Retry-After": "5"})  # fmt: skip
 
     @v1.post("/jobs", status_code=202)
     def submit(request: JobRequest) -> dict[str, Any]:
@@ -167,7 +174,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/readyz")
     def readyz() -> dict[str, Any]:
-        """Ready when the job database answers."""
+        """Ready when the job database answers (503 when it does not)."""
         return {"status": "ok", "jobs": queue.counts()}
 
     return app
