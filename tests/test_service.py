@@ -65,12 +65,14 @@ def test_refusals_are_clear_json(client, body, status, kind) -> None:
     assert answer.json()["detail"]["kind"] == kind and answer.json()["detail"]["message"]
 
 
-def test_missing_jobs_and_unfinished_outputs(client) -> None:
+def test_missing_jobs_and_unfinished_outputs(client, settings) -> None:
     assert client.get("/v1/jobs/nope").status_code == 404
     made = client.post("/v1/jobs/upload", files={"file": ("a.png", photo(8, 8).pngsave_buffer())})
     answer = client.get(f"/v1/jobs/{made.json()['id']}/output")
     assert answer.status_code == 409 and answer.json()["detail"]["kind"] == "state"
     assert client.post("/v1/jobs/upload", files={"file": ("e.png", b"")}).status_code == 400
+    uploads = Path(settings.storage_root) / "uploads"
+    assert len([p for p in uploads.rglob("*") if p.is_file()]) == 1  # the empty one was not kept
     assert client.post("/v1/jobs", json={"sources": []}).status_code == 422
 
 
@@ -318,3 +320,46 @@ def test_http_sources_are_fetched_when_their_host_is_allowed(tmp_path) -> None:
     assert pyvips.Image.new_from_buffer(answer.content, "").width == 150
     assert answer.headers["etag"] and not (tmp_path / "data" / "files" / "cache").exists()
     assert moved.status_code == 400, moved.text
+
+
+def test_render_into_memory_gives_the_same_bytes_as_a_file(tmp_path) -> None:
+    import pixelmill
+
+    source = tmp_path / "p.jpg"
+    photo(300, 200).write_to_file(str(source))
+    kept = pixelmill.run(source, tmp_path / "o.webp", "thumbnail:100/encode:webp:q=70")
+    held = pixelmill.render(source, "thumbnail:100/encode:webp:q=70")
+    assert held.data == (tmp_path / "o.webp").read_bytes() and held.bytes_written == len(held.data)
+    assert (held.width, held.format, kept.data) == (100, "webp", None)
+    with pytest.raises(pixelmill.PixelmillError, match="needs an encode step"):
+        pixelmill.render(source, "thumbnail:100")
+
+
+def test_workers_end_with_the_serve_that_started_them(tmp_path) -> None:
+    """``serve`` killed outright (SIGKILL) leaves no worker behind."""
+    import signal
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "pixelmill", "serve", "--port", str(port),
+                               "--data-dir", str(tmp_path / "data"), "--workers", "2"],
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 60
+    children: list[int] = []
+    while len(children) < 2:
+        assert time.monotonic() < deadline and server.poll() is None, "no workers"
+        time.sleep(0.2)
+        found = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+        children = [int(pid) for pid in found.read_text().split()] if found.exists() else []
+    server.send_signal(signal.SIGKILL)
+    server.wait()
+    while any(map(alive, children)):
+        assert time.monotonic() < deadline, "a worker outlived serve"
+        time.sleep(0.2)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process runs (not gone, not a zombie)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

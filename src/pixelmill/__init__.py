@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 __all__ = [
     "InputError", "LimitError", "Pipeline", "PipelineError", "PixelmillError", "QualityError",
-    "Settings", "StorageError", "compare", "info", "run", "run_tree",
+    "Settings", "StorageError", "compare", "info", "render", "run", "run_tree",
 ]  # fmt: skip
 
 _WHERE = {
     "run": "pixelmill.api", "run_tree": "pixelmill.api", "info": "pixelmill.api",
+    "render": "pixelmill.api",
     "compare": "pixelmill.api", "QualityError": "pixelmill.errors",
     "Pipeline": "pixelmill.pipeline", "Settings": "pixelmill.config",
     "PixelmillError": "pixelmill.errors", "PipelineError": "pixelmill.errors",
@@ -26,7 +27,7 @@ _WHERE = {
 }  # fmt: skip
 
 if TYPE_CHECKING:
-    from pixelmill.api import compare, info, run, run_tree
+    from pixelmill.api import compare, info, render, run, run_tree
     from pixelmill.config import Settings
     from pixelmill.errors import (
         InputError,

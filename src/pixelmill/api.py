@@ -46,6 +46,19 @@ def run(
                    progress, truth, stop)  # fmt: skip
 
 
+def render(
+    src: PathLike,
+    pipeline: PipelineLike,
+    *,
+    settings: Settings | None = None,
+    stop: threading.Event | None = None,
+) -> Outcome:
+    """Run a pipeline that ends with an ``encode`` step into memory: the output's bytes are
+    ``outcome.data`` (for small outputs served at once, such as on-demand images)."""
+    settings = settings or Settings.load()
+    return execute(Pipeline.parse(pipeline), storage.locate(src), None, settings, stop=stop)
+
+
 def info(src: PathLike, *, settings: Settings | None = None) -> dict[str, Any]:
     """Format, size, bands, bit depth, colour space, ICC, orientation and pages of an image,
     read from its header (the size limits apply, nothing is decoded)."""

@@ -239,7 +239,8 @@ def serve(ctx: click.Context, host: str, port: int, data_dir: str | None, db: st
     if ctx.obj["config"]:  # the workers read the same settings file
         env["PIXELMILL_CONFIG"] = os.path.abspath(ctx.obj["config"])
     app = create_app(settings)  # creates the job table before the workers look at it
-    started = [subprocess.Popen([sys.executable, "-m", "pixelmill", "worker"], env=env)
+    started = [subprocess.Popen([sys.executable, "-m", "pixelmill", "worker"], env=env,
+                                preexec_fn=_end_with_parent)  # noqa: PLW1509  (no threads yet)
                for _ in range(workers)]  # fmt: skip
     click.echo(f"pixelmill serving http://{host}:{port} (API docs at /docs) with {workers} "
                f"worker(s); jobs in {settings.job_database}, files in "
@@ -251,6 +252,15 @@ def serve(ctx: click.Context, host: str, port: int, data_dir: str | None, db: st
             process.terminate()
         for process in started:
             process.wait()
+
+
+def _end_with_parent() -> None:
+    """In a worker started by ``serve``: receive SIGTERM when ``serve`` dies, however it dies
+    (Linux), so that no worker outlives it (the job in progress goes back to the queue)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @cli.command()
@@ -279,6 +289,8 @@ def worker(ctx: click.Context, db: str | None, data_dir: str | None, lease: floa
     queue = JobQueue(settings.job_database)
     stop = threading.Event()
     _ON_STOP.append(stop.set)
+    if _STOPPED_BY:  # a signal came while the worker was starting
+        stop.set()
     runner = Worker(queue, settings, lease=lease)
     if metrics_port:
         from prometheus_client import start_http_server

@@ -4,7 +4,7 @@ from pixelmill.codecs.colour import colour_bands, to_srgb, without_fields
 from pixelmill.codecs.errors import classify
 from pixelmill.codecs.info import describe
 from pixelmill.codecs.load import Source, open_source
-from pixelmill.codecs.save import encoder_available, prepare, write
+from pixelmill.codecs.save import encoder_available, prepare, write, write_buffer
 
 __all__ = [
     "Source",
@@ -17,4 +17,5 @@ __all__ = [
     "to_srgb",
     "without_fields",
     "write",
+    "write_buffer",
 ]

@@ -122,6 +122,11 @@ def _tiff_options(args: dict[str, Any], image: pyvips.Image) -> dict:
     return options
 
 
+def write_buffer(image: pyvips.Image, fmt: Format, options: dict) -> bytes:
+    """Run the lazy graph into memory (small outputs, such as on-demand images)."""
+    return getattr(image, fmt.saver + "_buffer")(**options)
+
+
 def write(
     image: pyvips.Image, fmt: Format, options: dict, path: str, progress: Progress | None = None
 ) -> None:

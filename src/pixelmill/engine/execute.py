@@ -3,8 +3,8 @@
 The source is opened (header checked against the limits), the steps are chained without
 computing anything, and the encoder pulls pixels through the graph into an atomic output, so
 memory follows the width of the image and the steps' windows, not its area. A watchdog thread
-enforces the time limit by killing every computation that reads the source; :func:`cancel`
-does the same for every run in the process (on a signal).
+(one for the process) enforces the time limit by killing every computation that reads the
+source; :func:`cancel` does the same for every run in the process (on a signal).
 """
 
 from __future__ import annotations
@@ -74,6 +74,8 @@ class Outcome:
     ``graph`` or ``render``)."""
     bytes_read: int | None = None
     """Size of the source, when its storage tells."""
+    data: bytes | None = None
+    """The encoded output, when it was rendered into memory (no destination)."""
 
     @property
     def flagged(self) -> bool:
@@ -93,9 +95,13 @@ def settle_format(pipeline: Pipeline, source: str, accept: str = "",
     return Pipeline(tuple(concrete if step is encode else step for step in pipeline.steps))
 
 
-def output_format(pipeline: Pipeline, destination: Location) -> Format:
+def output_format(pipeline: Pipeline, destination: Location | None) -> Format:
     """The format from ``encode``, else from the destination's suffix; both must agree."""
     encode = pipeline.find("encode")
+    if destination is None:
+        if encode is None:
+            raise UsageError("an output rendered into memory needs an encode step")
+        return FORMATS[encode["format"]]
     named = format_for_path(destination.name)
     if encode is None:
         if named is None:
@@ -126,17 +132,19 @@ def output_suffix(pipeline: Pipeline, source: str) -> str:
 def execute(
     pipeline: Pipeline,
     source: Location,
-    destination: Location,
+    destination: Location | None,
     settings: Settings,
     progress: Callable[[float], None] | None = None,
     reference: Location | None = None,
     stop: threading.Event | None = None,
 ) -> Outcome:
-    """Run ``pipeline`` from ``source`` to ``destination``; nothing is written on failure.
+    """Run ``pipeline`` from ``source`` to ``destination`` (None: into memory, the outcome's
+    ``data``); nothing is written on failure.
     ``reference`` is what quality gates measure against instead of each one's previous step's
     input (a ground truth). Setting ``stop`` (from any thread) cancels this run alone."""
     started = time.monotonic()
-    pipeline = settle_format(pipeline, source.name, destination=destination.name)
+    pipeline = settle_format(pipeline, source.name,
+                             destination=destination.name if destination else None)  # fmt: skip
     fmt = output_format(pipeline, destination)
     steps = [s for s in pipeline.steps if s.op != "encode"]
     if settings.autorotate:
@@ -161,12 +169,19 @@ def execute(
             strip = pipeline.find("strip") is not None
             image, options = codecs.prepare(image, fmt, pipeline.find("encode"), strip=strip)
             clock.lap("graph")
-            with storage.atomic_output(destination, settings.tmp_dir) as spool:
-                codecs.write(image, fmt, options, spool, ctx.progress)
+            data = None
+            if destination is None:
+                data = codecs.write_buffer(image, fmt, options)
                 _stop_if_interrupted(expired, source, settings, stop)
-                size = os.path.getsize(spool)
+                size = len(data)
                 clock.lap("render")
-            clock.lap("store")
+            else:
+                with storage.atomic_output(destination, settings.tmp_dir) as spool:
+                    codecs.write(image, fmt, options, spool, ctx.progress)
+                    _stop_if_interrupted(expired, source, settings, stop)
+                    size = os.path.getsize(spool)
+                    clock.lap("render")
+                clock.lap("store")
         except pyvips.Error as exc:
             _stop_if_interrupted(expired, source, settings, stop)
             raise codecs.classify(str(exc), str(source)) from None
@@ -178,8 +193,9 @@ def execute(
     for run in ctx.models:
         clock.add(f"model:{run.session.manifest.name}", run.seconds)
     return Outcome(
-        str(source), str(destination), fmt.name, image.width, image.height, image.bands, size,
-        time.monotonic() - started, tuple(notes), tuple(ctx.verdicts), clock.seconds, src.size,
+        str(source), str(destination or ""), fmt.name, image.width, image.height, image.bands,
+        size, time.monotonic() - started, tuple(notes), tuple(ctx.verdicts), clock.seconds,
+        src.size, data,
     )  # fmt: skip
 
 
@@ -309,28 +325,80 @@ def _check_size(width: int, height: int, settings: Settings, source: Location) -
         )
 
 
+@dataclass(eq=False)
+class _Watch:
+    deadline: float
+    on_expiry: Callable[[], None]
+    stop: threading.Event | None
+    fired: threading.Event = field(default_factory=threading.Event)
+
+
+class _Watcher:
+    """One thread watching the time limits and stop events of every run in the process (a
+    thread of its own per run costs more than a thumbnail's whole run when many run at once)."""
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # the thread is not forked
+
+    def _reset(self) -> None:
+        self._lock = threading.Condition()
+        self._watches: set[_Watch] = set()
+        self._firing: set[_Watch] = set()
+        self._thread: threading.Thread | None = None
+
+    def add(self, watch: _Watch) -> None:
+        with self._lock:
+            self._watches.add(watch)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="pixelmill-watchdog",
+                                                daemon=True)  # fmt: skip
+                self._thread.start()
+            self._lock.notify_all()
+
+    def remove(self, watch: _Watch) -> None:
+        """Stop watching; once this returns, ``on_expiry`` is not running and will not run."""
+        with self._lock:
+            self._watches.discard(watch)
+            while watch in self._firing:
+                self._lock.wait()
+
+    def _loop(self) -> None:
+        with self._lock:
+            while True:
+                now = time.monotonic()
+                due = {w for w in self._watches
+                       if w.deadline <= now or w.stop is not None and w.stop.is_set()}  # fmt: skip
+                if due:
+                    self._watches -= due
+                    self._firing |= due
+                    self._lock.release()
+                    try:
+                        for watch in due:
+                            watch.fired.set()
+                            watch.on_expiry()
+                    finally:
+                        self._lock.acquire()
+                        self._firing -= due
+                        self._lock.notify_all()
+                    continue
+                waits = [w.deadline - now for w in self._watches]
+                if any(w.stop is not None for w in self._watches):
+                    waits.append(STOP_POLL)
+                self._lock.wait(min(waits) if waits else None)
+
+
+_WATCHER = _Watcher()
+
+
 @contextlib.contextmanager
 def watchdog(seconds: float, on_expiry: Callable[[], None],
              stop: threading.Event | None = None) -> Iterator[threading.Event]:  # fmt: skip
-    """Call ``on_expiry`` from a thread after ``seconds``, or as soon as ``stop`` is set,
-    unless the block ends first; the event tells whether it fired."""
-    fired, finished = threading.Event(), threading.Event()
-    deadline = time.monotonic() + max(0.0, seconds)
-
-    def watch() -> None:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or stop is not None and stop.is_set():
-                fired.set()
-                on_expiry()
-                return
-            if finished.wait(left if stop is None else min(left, STOP_POLL)):
-                return
-
-    thread = threading.Thread(target=watch, name="pixelmill-watchdog", daemon=True)
-    thread.start()
+    """Call ``on_expiry`` from the watchdog thread after ``seconds``, or as soon as ``stop``
+    is set, unless the block ends first; the event tells whether it fired."""
+    watch = _Watch(time.monotonic() + max(0.0, seconds), on_expiry, stop)
+    _WATCHER.add(watch)
     try:
-        yield fired
+        yield watch.fired
     finally:
-        finished.set()
-        thread.join()
+        _WATCHER.remove(watch)

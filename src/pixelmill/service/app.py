@@ -239,16 +239,18 @@ def _inside(root: Location, url: str, what: str) -> Location:
 
 
 def _save(upload: UploadFile, target: Location, limit: int, tmp_dir: str | None) -> None:
-    """Copy an upload into the storage, refusing it past ``limit`` bytes."""
+    """Copy an upload into the storage, refusing it empty or past ``limit`` bytes (nothing is
+    kept then)."""
     written = 0
-    with storage.atomic_output(target, tmp_dir) as spool, open(spool, "wb") as out:
-        while chunk := upload.file.read(CHUNK):
-            written += len(chunk)
-            if written > limit:
-                raise LimitError(f"the upload is over the limit of {limit:,} bytes")
-            out.write(chunk)
-    if written == 0:
-        raise UsageError("the upload is empty (0 bytes)")
+    with storage.atomic_output(target, tmp_dir) as spool:
+        with open(spool, "wb") as out:
+            while chunk := upload.file.read(CHUNK):
+                written += len(chunk)
+                if written > limit:
+                    raise LimitError(f"the upload is over the limit of {limit:,} bytes")
+                out.write(chunk)
+        if written == 0:
+            raise UsageError("the upload is empty (0 bytes)")
 
 
 def _find(queue: JobQueue, job_id: str) -> Job:

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import functools
 import hashlib
 import hmac
 import mimetypes
 import os
-import tempfile
 from typing import Any
 from urllib.parse import quote
 
@@ -37,7 +38,8 @@ from pixelmill.config import Settings
 from pixelmill.engine import output_suffix, settle_format
 from pixelmill.errors import PixelmillError
 from pixelmill.jobs import telemetry
-from pixelmill.pipeline import Pipeline
+from pixelmill.pipeline import Pipeline, Step
+from pixelmill.pipeline.formats import FORMAT_ALIASES
 from pixelmill.storage import Location
 from pixelmill.storage.hosts import refusal
 
@@ -73,18 +75,19 @@ def router(settings: Settings, root: Location) -> APIRouter:
             raise HTTPException(403, {"kind": "signature", "message": "bad signature"})
         text, _, encoded = rest.rpartition("/")
         source = _source(encoded, prefixes, settings.allow_private_hosts)
-        pipeline = settle_format(Pipeline.parse(text), source.name,
-                                 request.headers.get("accept", ""))  # fmt: skip
+        pipeline = _encoded(settle_format(Pipeline.parse(text), source.name,
+                                          request.headers.get("accept", "")), source)  # fmt: skip
         key = _cache_key(source, pipeline, settings)
         cached = root.child(f"cache/{key[:2]}/{key}{output_suffix(pipeline, source.name)}")
         headers = {"ETag": f'"{key}"', "Cache-Control": CACHE_CONTROL, "Vary": "Accept"}
         if request.headers.get("if-none-match") == headers["ETag"]:
             return Response(status_code=304, headers=headers)
-        if not settings.render_cache:
-            return _render(source, pipeline, settings, headers)
-        if not storage.exists(cached):
-            _run(source, cached, pipeline, settings)
         media = mimetypes.guess_type(cached.name)[0] or "application/octet-stream"
+        if not settings.render_cache:
+            data = _render(source, None, pipeline, settings)
+            return Response(data, media_type=media, headers=headers)
+        if not storage.exists(cached):
+            _render(source, cached, pipeline, settings)
         if cached.is_local:
             return FileResponse(cached.path, media_type=media, headers=headers)
         return StreamingResponse(storage.chunks(cached), media_type=media, headers=headers)
@@ -92,28 +95,28 @@ def router(settings: Settings, root: Location) -> APIRouter:
     return routes
 
 
-def _run(source: Location, destination: Location, pipeline: Pipeline,
-         settings: Settings) -> None:  # fmt: skip
-    """Render, counted in the service's metrics."""
+def _render(source: Location, destination: Location | None, pipeline: Pipeline,
+            settings: Settings) -> bytes | None:  # fmt: skip
+    """Render into ``destination``, or into memory (its bytes returned), counted in the
+    service's metrics."""
     try:
-        outcome = api.run(source, destination, pipeline, settings=settings)
+        if destination is None:
+            outcome = api.render(source, pipeline, settings=settings)
+        else:
+            outcome = api.run(source, destination, pipeline, settings=settings)
     except PixelmillError as exc:
         telemetry.failed(exc.kind, "ondemand")
         raise
     telemetry.succeeded(outcome, "ondemand")
+    return outcome.data
 
 
-def _render(source: Location, pipeline: Pipeline, settings: Settings,
-            headers: dict[str, str]) -> Response:  # fmt: skip
-    """Render into a spool file and answer with its bytes (no cache)."""
-    suffix = output_suffix(pipeline, source.name)
-    with tempfile.TemporaryDirectory(prefix="pixelmill-render-", dir=settings.tmp_dir) as work:
-        out = os.path.join(work, "out" + suffix)
-        _run(source, storage.locate(out), pipeline, settings)
-        with open(out, "rb") as handle:
-            body = handle.read()
-    media = mimetypes.guess_type(out)[0] or "application/octet-stream"
-    return Response(body, media_type=media, headers=headers)
+def _encoded(pipeline: Pipeline, source: Location) -> Pipeline:
+    """The pipeline ending with its encode step, or with the one its output would get."""
+    if pipeline.find("encode") is not None:
+        return pipeline
+    fmt = output_suffix(pipeline, source.name).lstrip(".")
+    return Pipeline((*pipeline.steps, Step.make("encode", format=FORMAT_ALIASES.get(fmt, fmt))))
 
 
 def _source(encoded: str, prefixes: list[Location], allow_private: bool) -> Location:
@@ -136,13 +139,33 @@ def _source(encoded: str, prefixes: list[Location], allow_private: bool) -> Loca
     return source
 
 
+def _content_digest(source: Location) -> str:
+    """SHA-256 of a source's bytes, read once per version of a local file."""
+    if source.is_local:
+        with contextlib.suppress(OSError):
+            found = os.stat(source.path)
+            return _local_digest(source, (found.st_size, found.st_mtime_ns, found.st_ino))
+    return _hash(source)
+
+
+@functools.lru_cache(maxsize=4096)
+def _local_digest(source: Location, version: tuple[int, int, int]) -> str:
+    """``version`` (size, modification time, inode) tells a file's versions apart."""
+    return _hash(source)
+
+
+def _hash(source: Location) -> str:
+    digest = hashlib.sha256()
+    for chunk in storage.chunks(source):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _cache_key(source: Location, pipeline: Pipeline, settings: Settings) -> str:
     """SHA-256 of the source's bytes, the canonical pipeline and its models' versions."""
     from pixelmill.models import find
 
-    digest = hashlib.sha256()
-    for chunk in storage.chunks(source):
-        digest.update(chunk)
+    digest = hashlib.sha256(_content_digest(source).encode())
     digest.update(str(pipeline).encode())
     for step in pipeline.steps:
         if step.op == "model":
