@@ -363,3 +363,16 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_changed_source_is_rendered_anew_even_after_fast_repeats(signed) -> None:
+    from pixelmill.service.ondemand import signed_path
+
+    client, _, source = signed
+    path = signed_path("new-secret", "resize:fit:100/encode:png", source)
+    first = client.get(path)
+    assert client.get(path).content == first.content  # served again from memory
+    photo(400, 300).invert().write_to_file(source)  # same size, new pixels
+    changed = client.get(path)
+    assert changed.status_code == 200 and changed.headers["etag"] != first.headers["etag"]
+    assert changed.content != first.content

@@ -13,6 +13,9 @@ request and served from the storage's cache after.
   canonical pipeline and the versions of its models, so a changed source or model renders anew
   while an unchanged one is never rendered twice. Responses carry an ``ETag`` (the key),
   ``Cache-Control`` and ``Vary: Accept``; ``If-None-Match`` gets ``304``.
+- A repeat of a render kept in a local cache, from a local source, is answered on the event
+  loop from memory after one ``stat`` of the source (see :class:`Hits`); anything else is worked
+  out in a thread.
 - ``encode:auto`` picks AVIF, else WebP, when the ``Accept`` header names it, else JPEG (PNG
   for sources that may have alpha); each choice is cached apart.
 """
@@ -21,17 +24,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import contextlib
 import functools
 import hashlib
 import hmac
 import mimetypes
 import os
+import threading
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
+from starlette.datastructures import Headers
 
 from pixelmill import api, storage
 from pixelmill.config import Settings
@@ -44,6 +52,12 @@ from pixelmill.storage import Location
 from pixelmill.storage.hosts import refusal
 
 CACHE_CONTROL = "public, max-age=86400"
+HITS = 10_000
+"""Renders the fast path remembers (the least recently served go first)."""
+HIT_BYTES = 256 * 1024**2
+"""Bytes of renders the fast path keeps in memory at most."""
+HIT_SIZE = 1024**2
+"""Largest render the fast path keeps (bigger ones are streamed from the cache)."""
 
 
 def signature(key: str, rest: str) -> str:
@@ -67,20 +81,31 @@ def router(settings: Settings, root: Location) -> APIRouter:
     prefixes = [storage.locate(p.strip()) for p in (settings.sources or root.url).split(",")
                 if p.strip()]  # fmt: skip
 
+    hits = Hits()
+
     @routes.get("/img/{sig}/{rest:path}", include_in_schema=True)
-    def image(sig: str, rest: str, request: Request) -> Any:
+    async def image(sig: str, rest: str, request: Request) -> Any:
         """An image rendered by a signed pipeline, from the cache when it was rendered before."""
         raw = request.scope["raw_path"].decode().split("/", 3)[3]  # as signed: percent-encoded
         if not keys or not any(hmac.compare_digest(signature(k, raw), sig) for k in keys):
             raise HTTPException(403, {"kind": "signature", "message": "bad signature"})
+        accept = request.headers.get("accept", "")
+        hit = hits.find(raw, accept)
+        if hit is not None:
+            if request.headers.get("if-none-match") == hit.headers["ETag"]:
+                return Response(status_code=304, headers=hit.headers)
+            return Response(hit.body, media_type=hit.media, headers=hit.headers)
+        return await run_in_threadpool(answer, rest, raw, accept, request.headers)
+
+    def answer(rest: str, raw: str, accept: str, given: Headers) -> Response:
+        """Parse, hash, render or find in the cache; remember what the fast path may serve."""
         text, _, encoded = rest.rpartition("/")
         source = _source(encoded, prefixes, settings.allow_private_hosts)
-        pipeline = _encoded(settle_format(Pipeline.parse(text), source.name,
-                                          request.headers.get("accept", "")), source)  # fmt: skip
+        pipeline = _encoded(settle_format(Pipeline.parse(text), source.name, accept), source)
         key = _cache_key(source, pipeline, settings)
         cached = root.child(f"cache/{key[:2]}/{key}{output_suffix(pipeline, source.name)}")
         headers = {"ETag": f'"{key}"', "Cache-Control": CACHE_CONTROL, "Vary": "Accept"}
-        if request.headers.get("if-none-match") == headers["ETag"]:
+        if given.get("if-none-match") == headers["ETag"]:
             return Response(status_code=304, headers=headers)
         media = mimetypes.guess_type(cached.name)[0] or "application/octet-stream"
         if not settings.render_cache:
@@ -89,10 +114,78 @@ def router(settings: Settings, root: Location) -> APIRouter:
         if not storage.exists(cached):
             _render(source, cached, pipeline, settings)
         if cached.is_local:
+            hits.remember(raw, accept, source, cached, media, headers)
             return FileResponse(cached.path, media_type=media, headers=headers)
         return StreamingResponse(storage.chunks(cached), media_type=media, headers=headers)
 
     return routes
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A cached render the fast path may serve while its source file is unchanged."""
+
+    source: str
+    version: tuple[int, int, int]
+    media: str
+    headers: dict[str, str]
+    body: bytes = b""
+
+
+class Hits:
+    """The renders served lately from a local cache, by signed path and ``Accept`` header,
+    with their bytes: a repeat is answered on the event loop from one ``stat`` of its local
+    source, without parsing, hashing or a thread (small outputs only; anything else takes the
+    full path)."""
+
+    def __init__(self, most: int = HITS, most_bytes: int = HIT_BYTES) -> None:
+        self._hits: collections.OrderedDict[tuple[str, str], Hit] = collections.OrderedDict()
+        self._most, self._most_bytes, self._bytes = most, most_bytes, 0
+        self._lock = threading.Lock()
+
+    def find(self, raw: str, accept: str) -> Hit | None:
+        with self._lock:
+            hit = self._hits.get((raw, accept))
+        if hit is None:
+            return None
+        try:
+            found = os.stat(hit.source)
+        except OSError:
+            found = None
+        if found is None or (found.st_size, found.st_mtime_ns, found.st_ino) != hit.version:
+            self._forget((raw, accept))
+            return None
+        with self._lock:
+            self._hits.move_to_end((raw, accept))
+        return hit
+
+    def remember(self, raw: str, accept: str, source: Location, cached: Location, media: str,
+                 headers: dict[str, str]) -> None:  # fmt: skip
+        if not source.is_local:
+            return
+        try:
+            found = os.stat(source.path)
+            if os.path.getsize(cached.path) > HIT_SIZE:
+                return
+            with open(cached.path, "rb") as handle:
+                body = handle.read()
+        except OSError:
+            return
+        hit = Hit(source.path, (found.st_size, found.st_mtime_ns, found.st_ino), media, headers,
+                  body)  # fmt: skip
+        with self._lock:
+            self._forget((raw, accept), locked=True)
+            self._hits[raw, accept] = hit
+            self._bytes += len(body)
+            while len(self._hits) > self._most or self._bytes > self._most_bytes:
+                _, dropped = self._hits.popitem(last=False)
+                self._bytes -= len(dropped.body)
+
+    def _forget(self, key: tuple[str, str], locked: bool = False) -> None:
+        with contextlib.nullcontext() if locked else self._lock:
+            dropped = self._hits.pop(key, None)
+            if dropped is not None:
+                self._bytes -= len(dropped.body)
 
 
 def _render(source: Location, destination: Location | None, pipeline: Pipeline,
