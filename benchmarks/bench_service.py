@@ -88,6 +88,23 @@ RESULT_STORAGE_FILE_STORAGE_ROOT_PATH = {folder!r}
 RESULT_STORAGE_EXPIRATION_SECONDS = 0
 RESULT_STORAGE_STORES_UNSAFE = True
 """
+MEASURE_CHILD = """
+def cpu_seconds():  # every thread of the process, to the microsecond
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+def measure(call):
+    for path in photos:
+        call(path)
+    cpu, wall = cpu_seconds(), time.perf_counter()
+    for _ in range(repeat):
+        for path in photos:
+            call(path)
+    count = repeat * len(photos)
+    return {"cpu_ms": (cpu_seconds() - cpu) / count * 1000,
+            "wall_ms": (time.perf_counter() - wall) / count * 1000}
+"""
+"""What both measuring children share: CPU and wall milliseconds per image, after a warm-up."""
 STEPS_CHILD = """
 import asyncio, hashlib, json, logging, os, resource, sys, tempfile, time
 fmt, box, quality, repeat, key, score, *photos = sys.argv[1:]
@@ -165,21 +182,7 @@ def handler(path):
     answer = asyncio.run(route.endpoint(sig, rest, Request(scope)))
     assert answer.status_code == 200, answer.status_code
 
-def cpu_seconds():  # every thread of the process, to the microsecond
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-def measure(call):
-    for path in photos:
-        call(path)
-    cpu, wall = cpu_seconds(), time.perf_counter()
-    for _ in range(repeat):
-        for path in photos:
-            call(path)
-    count = repeat * len(photos)
-    return {"cpu_ms": (cpu_seconds() - cpu) / count * 1000,
-            "wall_ms": (time.perf_counter() - wall) / count * 1000}
-
+""" + MEASURE_CHILD + """
 class Shrinks(logging.Handler):
     def __init__(self):
         super().__init__()
@@ -234,20 +237,8 @@ def thumbor_like(path):
     else:
         image.save(out, "WEBP", quality=quality)
 
-def cpu_seconds():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-for path in photos:
-    thumbor_like(path)
-cpu, wall = cpu_seconds(), time.perf_counter()
-for _ in range(repeat):
-    for path in photos:
-        thumbor_like(path)
-count = repeat * len(photos)
-print(json.dumps({"steps": {"pillow_thumbor_like": {
-    "cpu_ms": (cpu_seconds() - cpu) / count * 1000,
-    "wall_ms": (time.perf_counter() - wall) / count * 1000}}}))
+""" + MEASURE_CHILD + """
+print(json.dumps({"steps": {"pillow_thumbor_like": measure(thumbor_like)}}))
 """
 STEP_NAMES = {
     "sha256": "SHA-256 of the source file (the on-demand cache key)",
