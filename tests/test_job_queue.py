@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from pixelmill.errors import UsageError
-from pixelmill.jobs.queue import JobQueue, backoff
+from pixelmill.jobs.queue import JobQueue, backoff, jobs
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -213,3 +213,25 @@ def test_a_new_job_wakes_a_waiting_worker_on_postgresql(queue, url) -> None:
     assert time.monotonic() - began < 10  # woken, not timed out
     assert queue.claim("w1", lease=30) is not None
     other.close()
+
+
+def test_a_job_table_from_an_earlier_version_is_brought_up_to_date(url) -> None:
+    """A table without the columns added since (webhooks here) gains them, keeps its jobs,
+    and works."""
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    older = sa.MetaData()
+    kept = [sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+            for c in jobs.columns if not c.name.startswith("webhook")]  # fmt: skip
+    sa.Table(jobs.name, older, *kept).create(engine)
+    with engine.begin() as db:
+        db.execute(sa.text(
+            f"INSERT INTO {jobs.name} (id, state, priority, spec, attempts, max_attempts, "
+            "run_after, cancel_requested, progress, created_at, updated_at) VALUES ('old', "
+            "'queued', 0, '{\"source\": \"a.jpg\"}', 0, 5, 0, false, 0, 0, 0)"))
+    engine.dispose()
+    queue = JobQueue(url)
+    assert queue.get("old").webhook is None and queue.get("old").webhook_attempts == 0
+    made = queue.submit({"source": "b.jpg"}, webhook="https://example.com/hook")
+    assert queue.get(made.id).webhook == "https://example.com/hook"
+    assert queue.claim("w1", lease=30).id == "old"
+    queue.close()

@@ -131,6 +131,7 @@ class JobQueue:
         self.sqlite = self.engine.dialect.name == "sqlite"
         self._listener: Any = None
         metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
 
     def close(self) -> None:
         if self._listener is not None:
@@ -377,6 +378,21 @@ def backoff(attempt: int) -> float:
     """Seconds before retrying after ``attempt`` failed attempts."""
     first, most = BACKOFF
     return min(first * 2 ** (attempt - 1), most)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Bring a job table made by an earlier version up to date: columns added since are
+    nullable or have a default, so adding them is all it takes (both databases)."""
+    present = {column["name"] for column in sa.inspect(engine).get_columns(jobs.name)}
+    missing = [column for column in jobs.columns if column.name not in present]
+    if not missing:
+        return
+    with engine.begin() as db:
+        for column in missing:
+            ddl = sa.schema.CreateColumn(column).compile(dialect=engine.dialect)
+            db.exec_driver_sql(f"ALTER TABLE {jobs.name} ADD COLUMN {ddl}")
+    for index in jobs.indexes:
+        index.create(engine, checkfirst=True)
 
 
 def _engine(url: str) -> Engine:
