@@ -108,3 +108,27 @@ def test_keys_command(cli, tmp_path) -> None:
     assert cli("keys", "revoke", "shop", "--data-dir", data)[0] == 0
     status, _, err = cli("keys", "revoke", "shop", "--data-dir", data)
     assert status == 2 and "no key named 'shop'" in err
+
+
+def test_each_key_sees_its_own_jobs_alone(settings, keys) -> None:
+    shop, other = keys.add("shop"), keys.add("other")
+    with TestClient(create_app(settings)) as client:
+        mine = {"X-API-Key": shop}
+        theirs = {"X-API-Key": other}
+        image = photo(8, 8).pngsave_buffer()
+        made = client.post("/v1/jobs/upload", files={"file": ("a.png", image)},
+                           data={"idempotency_key": "k1"}, headers=mine).json()  # fmt: skip
+        for method, path in (("GET", ""), ("DELETE", ""), ("GET", "/output")):
+            answer = client.request(method, f"/v1/jobs/{made['id']}{path}", headers=theirs)
+            assert answer.status_code == 404, (method, path)
+        assert client.get(f"/v1/jobs/{made['id']}", headers=mine).status_code == 200
+        assert [j["id"] for j in client.get("/v1/jobs", headers=mine).json()["jobs"]] == [
+            made["id"]]
+        assert client.get("/v1/jobs", headers=theirs).json()["jobs"] == []
+        # the same idempotency key from another key is another job
+        again = client.post("/v1/jobs/upload", files={"file": ("a.png", image)},
+                            data={"idempotency_key": "k1"}, headers=theirs).json()  # fmt: skip
+        assert again["id"] != made["id"]
+        repeat = client.post("/v1/jobs/upload", files={"file": ("a.png", image)},
+                             data={"idempotency_key": "k1"}, headers=mine).json()  # fmt: skip
+        assert repeat["id"] == made["id"]

@@ -71,6 +71,7 @@ jobs = sa.Table(
     sa.Column("webhook_due", sa.Float, index=True),
     sa.Column("webhook_attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("webhook_status", sa.Text),
+    sa.Column("owner", sa.String(100), index=True),
     sa.Index("pixelmill_jobs_ready", "state", "priority", "created_at"),
 )  # fmt: skip
 
@@ -102,6 +103,8 @@ class Job:
     webhook_attempts: int = 0
     webhook_status: str | None = None
     """The last delivery's result: ``delivered (HTTP 200)``, or why it failed."""
+    owner: str | None = None
+    """The API key that submitted it, when the API wants keys."""
 
     def describe(self) -> dict[str, Any]:
         """The job as the API shows it and webhooks send it."""
@@ -140,12 +143,16 @@ class JobQueue:
 
     def submit(self, spec: dict[str, Any], *, priority: int = 0, key: str | None = None,
                batch: str | None = None, max_attempts: int = 5,
-               job_id: str | None = None, webhook: str | None = None) -> Job:  # fmt: skip
+               job_id: str | None = None, webhook: str | None = None,
+               owner: str | None = None) -> Job:  # fmt: skip
         """Queue a job (under ``job_id``, or a new one), or return the one already submitted
-        with the idempotency ``key``; ``webhook`` is called when it ends."""
+        with the idempotency ``key`` (each ``owner`` has its own keys); ``webhook`` is called
+        when it ends."""
         if max_attempts < 1:
             raise UsageError(f"max_attempts must be at least 1, not {max_attempts}")
         json.dumps(spec)  # refuse what the database could not store, here
+        if key is not None and owner is not None:
+            key = f"{owner}/{key}"
         now = time.time()
         row = {
             "id": job_id or uuid.uuid4().hex, "state": "queued", "priority": priority, "spec": spec,
@@ -153,7 +160,7 @@ class JobQueue:
             "run_after": now, "lease_owner": None, "lease_expires": None,
             "cancel_requested": False, "progress": 0.0, "result": None, "error": None,
             "error_kind": None, "created_at": now, "updated_at": now, "webhook": webhook,
-            "webhook_due": None, "webhook_attempts": 0, "webhook_status": None,
+            "webhook_due": None, "webhook_attempts": 0, "webhook_status": None, "owner": owner,
         }  # fmt: skip
         with self._transaction() as db:
             if key is not None:
@@ -314,13 +321,14 @@ class JobQueue:
             return self._get(db, job_id)
 
     def list(self, *, state: str | None = None, batch: str | None = None,
-             since: float | None = None, limit: int = 100,
+             since: float | None = None, owner: str | None = None, limit: int = 100,
              offset: int = 0) -> list[Job]:  # fmt: skip
-        """Jobs, newest first, filtered by state, batch and creation time."""
+        """Jobs, newest first, filtered by state, batch, owner and creation time."""
         if state is not None and state not in STATES:
             raise UsageError(f"state {state!r} is not one of {', '.join(STATES)}")
         query = sa.select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id)
-        for column, value in ((jobs.c.state, state), (jobs.c.batch, batch)):
+        for column, value in ((jobs.c.state, state), (jobs.c.batch, batch),
+                              (jobs.c.owner, owner)):  # fmt: skip
             if value is not None:
                 query = query.where(column == value)
         if since is not None:

@@ -92,19 +92,20 @@ def create_app(settings: Settings) -> FastAPI:
                             status_code=503, headers={"Retry-After": "5"})  # fmt: skip
 
     @v1.post("/jobs", status_code=202)
-    def submit(request: JobRequest) -> dict[str, Any]:
+    def submit(body: JobRequest, request: Request) -> dict[str, Any]:
         """Queue one job per source; several sources make a batch."""
-        pipeline = Pipeline.parse(request.pipeline)
-        sources = [_inside(root, source, "source") for source in request.sources]
-        _check_webhook(request.webhook, settings)
+        pipeline = Pipeline.parse(body.pipeline)
+        sources = [_inside(root, source, "source") for source in body.sources]
+        _check_webhook(body.webhook, settings)
         batch = uuid.uuid4().hex if len(sources) > 1 else None
         made = []
         for index, source in enumerate(sources):
-            key = request.idempotency_key
+            key = body.idempotency_key
             if key and batch:
                 key = f"{key}/{index}"
-            made.append(_queue(queue, root, source, pipeline, request.destination,
-                               request.priority, key, batch, request.webhook))  # fmt: skip
+            made.append(_queue(queue, root, source, pipeline, body.destination,
+                               priority=body.priority, key=key, batch=batch,
+                               webhook=body.webhook, owner=_owner(request)))  # fmt: skip
         if batch is None:
             return made[0].describe()
         return {"batch": batch, "jobs": [job.describe() for job in made]}
@@ -127,34 +128,36 @@ def create_app(settings: Settings) -> FastAPI:
         limit = min(settings.max_bytes, settings.max_upload_bytes,
                     key.max_bytes if key and key.max_bytes else settings.max_bytes)  # fmt: skip
         _save(file, target, limit, settings.tmp_dir)
-        return _queue(queue, root, target, parsed, None, priority, idempotency_key, None,
-                      webhook).describe()  # fmt: skip
+        return _queue(queue, root, target, parsed, None, priority=priority,
+                      key=idempotency_key, webhook=webhook,
+                      owner=_owner(request)).describe()  # fmt: skip
 
     @v1.get("/jobs/{job_id}")
-    def show(job_id: str) -> dict[str, Any]:
+    def show(job_id: str, request: Request) -> dict[str, Any]:
         """A job: state, progress %, stage timings, output with its download link, quality
         gates' verdicts, error with its reason, webhook deliveries."""
-        return _find(queue, job_id).describe()
+        return _find(queue, job_id, request).describe()
 
     @v1.get("/jobs")
-    def listing(state: State | None = None,
+    def listing(request: Request, state: State | None = None,
                 batch: str | None = None, since: float | None = None,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                 offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:  # fmt: skip
         """Jobs, newest first; filter by state, batch and creation time (Unix seconds)."""
-        found = queue.list(state=state, batch=batch, since=since, limit=limit, offset=offset)
+        found = queue.list(state=state, batch=batch, since=since, owner=_owner(request),
+                           limit=limit, offset=offset)  # fmt: skip
         return {"jobs": [job.describe() for job in found], "limit": limit, "offset": offset}
 
     @v1.delete("/jobs/{job_id}")
-    def cancel(job_id: str) -> dict[str, Any]:
+    def cancel(job_id: str, request: Request) -> dict[str, Any]:
         """Cancel a job: at once when queued, at its next heartbeat when running."""
-        _find(queue, job_id)
+        _find(queue, job_id, request)
         return queue.cancel(job_id).describe()
 
     @v1.get("/jobs/{job_id}/output")
-    def output(job_id: str) -> Any:
+    def output(job_id: str, request: Request) -> Any:
         """The output of a job that succeeded."""
-        job = _find(queue, job_id)
+        job = _find(queue, job_id, request)
         if job.state != "succeeded":
             raise HTTPException(409, {"kind": "state", "message": f"job {job_id} is {job.state}"})
         loc = storage.locate(job.result["destination"])
@@ -214,8 +217,8 @@ def _check_webhook(url: str | None, settings: Settings) -> None:
 
 
 def _queue(queue: JobQueue, root: Location, source: Location, pipeline: Pipeline,
-           destination: str | None, priority: int, key: str | None,
-           batch: str | None, webhook: str | None) -> Job:  # fmt: skip
+           destination: str | None, **options: Any) -> Job:
+    """Queue one job; ``options`` are those of :meth:`JobQueue.submit`."""
     job_id = uuid.uuid4().hex
     stem, ext = os.path.splitext(source.name)[0], output_suffix(pipeline, source.name)
     template = destination or "outputs/{id}/{stem}{ext}"
@@ -226,8 +229,7 @@ def _queue(queue: JobQueue, root: Location, source: Location, pipeline: Pipeline
                          f"filled in ({exc})") from None  # fmt: skip
     target = _inside(root, named, "destination")
     spec = {"source": source.url, "destination": target.url, "pipeline": str(pipeline)}
-    return queue.submit(spec, priority=priority, key=key, batch=batch, job_id=job_id,
-                        webhook=webhook)  # fmt: skip
+    return queue.submit(spec, job_id=job_id, **options)
 
 
 def _inside(root: Location, url: str, what: str) -> Location:
@@ -253,8 +255,19 @@ def _save(upload: UploadFile, target: Location, limit: int, tmp_dir: str | None)
             raise UsageError("the upload is empty (0 bytes)")
 
 
-def _find(queue: JobQueue, job_id: str) -> Job:
+def _owner(request: Request) -> str | None:
+    """The key of the request, whose jobs alone it may see (None while the API is open)."""
+    key: Key | None = request.state.key
+    return key.name if key else None
+
+
+def _find(queue: JobQueue, job_id: str, request: Request) -> Job:
+    """The job, if it exists and belongs to the request's key."""
     try:
-        return queue.get(job_id)
+        job = queue.get(job_id)
     except KeyError:
-        raise HTTPException(404, {"kind": "not-found", "message": f"no job {job_id}"}) from None
+        job = None
+    owner = _owner(request)
+    if job is None or owner is not None and job.owner != owner:
+        raise HTTPException(404, {"kind": "not-found", "message": f"no job {job_id}"})
+    return job
