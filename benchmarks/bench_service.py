@@ -264,8 +264,9 @@ def log(*parts: object) -> None:
 # --- inputs -----------------------------------------------------------------------------------
 
 
-def make_photos(folder: Path, quick: bool) -> list[Path]:
-    """The test photographs (JPEG q90), made where missing; returns their paths."""
+def make_photos(folder: Path, quick: bool, source: str = "jpeg") -> list[Path]:
+    """The test photographs (JPEG q90; for another ``source`` format, the same pixels in it:
+    WebP q90 or PNG), made where missing; returns their paths."""
     import pyvips
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -285,7 +286,14 @@ def make_photos(folder: Path, quick: bool) -> list[Path]:
         image = image.thumbnail_image(width, height=height, crop="centre", size="both")
         grain = pyvips.Image.gaussnoise(width, height, sigma=3, mean=0, seed=seed)
         (image.cast("float") + grain).cast("uchar").jpegsave(str(path), Q=90)
-    return paths
+    if source == "jpeg":
+        return paths
+    converted = [path.with_suffix("." + source) for path in paths]
+    for jpeg, other in zip(paths, converted):
+        if not other.exists():
+            options = {"Q": 90} if source == "webp" else {}
+            pyvips.Image.new_from_file(str(jpeg)).write_to_file(str(other), **options)
+    return converted
 
 
 # --- servers ----------------------------------------------------------------------------------
@@ -977,6 +985,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=HERE / "work", help="inputs, server logs")
     parser.add_argument("--out", type=Path, help="results stem (default: results/service, or "
                         "service-quick in the work folder): writes .json and .md")  # fmt: skip
+    parser.add_argument("--source", choices=("jpeg", "webp", "png"), default="jpeg",
+                        help="format of the photographs served (jpeg; others: the same pixels, "
+                        "results in results/service-FORMAT)")  # fmt: skip
     jobs = parser.add_argument_group("jobs")
     jobs.add_argument("--jobs", type=int, default=200, help="jobs to submit (default 200)")
     jobs.add_argument("--job-clients", type=int, default=8, help="concurrent clients (8)")
@@ -1027,17 +1038,20 @@ def main() -> None:
         args.jobs, args.rounds, args.seconds = min(args.jobs, 24), 1, min(args.seconds, 2)
         args.breakdown_rounds, args.breakdown_repeat = 1, 1
     args.work.mkdir(parents=True, exist_ok=True)
-    stem = args.out or (args.work / "service-quick" if args.quick else HERE / "results/service")
+    suffix = "" if args.source == "jpeg" else f"-{args.source}"
+    stem = args.out or (args.work / f"service-quick{suffix}" if args.quick
+                        else HERE / f"results/service{suffix}")  # fmt: skip
     logs = Path(tempfile.mkdtemp(prefix="service-logs-", dir=args.work))
 
     from bench_foundation import machine
 
-    photos = make_photos(args.work / "service-photos", args.quick)
+    photos = make_photos(args.work / "service-photos", args.quick, args.source)
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     result: dict = {
         "started": started, "command": " ".join(["python", "benchmarks/bench_service.py",
                                                  *sys.argv[1:]]),
         "machine": machine(versions()), "load_average_before": os.getloadavg(),
+        "source_format": args.source,
         "photos": {p.name: p.stat().st_size for p in photos},
     }  # fmt: skip
     if "jobs" in args.parts:

@@ -38,8 +38,10 @@ def test_the_first_key_closes_the_api(settings, keys) -> None:
     with TestClient(create_app(settings)) as client:
         assert upload(client).status_code == 202  # no key yet: open
         secret = keys.add("shop")
-        missing = upload(client)
+        kept = sorted(Path(settings.storage_root).rglob("*"))
+        missing = upload(client, 300)
         assert missing.status_code == 401 and missing.json()["detail"]["kind"] == "auth"
+        assert sorted(Path(settings.storage_root).rglob("*")) == kept  # refused before reading
         assert missing.headers["www-authenticate"] == "Bearer"
         assert upload(client, authorization="Bearer pm_wrong").status_code == 401
         assert upload(client, authorization=f"Bearer {secret}").status_code == 202

@@ -224,8 +224,6 @@ def serve(ctx: click.Context, host: str, port: int, data_dir: str | None, db: st
 
     import uvicorn
 
-    from pixelmill.service.app import create_app
-
     settings = _settings(ctx, data_dir=data_dir, db=db, storage=storage)
     # every process writes its metrics here, and /metrics adds them up (set before
     # prometheus_client is imported, which reads it then)
@@ -234,6 +232,7 @@ def serve(ctx: click.Context, host: str, port: int, data_dir: str | None, db: st
     for name in os.listdir(shared):
         os.unlink(os.path.join(shared, name))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared
+    from pixelmill.service.app import create_app
     env = {**os.environ, "PIXELMILL_DB": settings.job_database,
            "PIXELMILL_STORAGE": settings.storage_root, "PIXELMILL_DATA_DIR": settings.data_folder}
     if ctx.obj["config"]:  # the workers read the same settings file

@@ -91,7 +91,8 @@ def settle_format(pipeline: Pipeline, source: str, accept: str = "",
     if encode is None or encode["format"] != AUTO:
         return pipeline
     chosen = destination and format_for_path(destination) or negotiate(accept, source)
-    concrete = Step.make("encode", format=chosen.name, q=encode["q"])
+    quality = encode["q"] if chosen.quality is not None else None  # PNG takes none
+    concrete = Step.make("encode", format=chosen.name, q=quality)
     return Pipeline(tuple(concrete if step is encode else step for step in pipeline.steps))
 
 
@@ -376,7 +377,8 @@ class _Watcher:
                     try:
                         for watch in due:
                             watch.fired.set()
-                            watch.on_expiry()
+                            with contextlib.suppress(Exception):  # the thread must live on
+                                watch.on_expiry()
                     finally:
                         self._lock.acquire()
                         self._firing -= due

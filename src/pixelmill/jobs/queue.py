@@ -24,7 +24,9 @@ because those need a broker besides the database, and keep job state apart from 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import json
 import time
 import uuid
@@ -151,8 +153,8 @@ class JobQueue:
         if max_attempts < 1:
             raise UsageError(f"max_attempts must be at least 1, not {max_attempts}")
         json.dumps(spec)  # refuse what the database could not store, here
-        if key is not None and owner is not None:
-            key = f"{owner}/{key}"
+        if key is not None and owner is not None:  # one namespace per owner, of a fixed length
+            key = "owned:" + hashlib.sha256(json.dumps([owner, key]).encode()).hexdigest()
         now = time.time()
         row = {
             "id": job_id or uuid.uuid4().hex, "state": "queued", "priority": priority, "spec": spec,
@@ -266,9 +268,10 @@ class JobQueue:
             self._set(db, job_id, owner=worker, **changes)
             return dataclasses.replace(job, **changes)
 
-    def claim_webhook(self, worker: str, lease: float) -> Job | None:
-        """A job whose webhook is due, held by ``worker`` for ``lease`` seconds (a worker that
-        dies mid-delivery leaves it due again after that)."""
+    def claim_webhook(self, lease: float) -> Job | None:
+        """A job whose webhook is due, held for ``lease`` seconds: its ``webhook_due`` is the
+        end of the hold, and the fence of :meth:`webhook_tried` (a worker that dies
+        mid-delivery leaves it due again after that)."""
         now = time.time()
         with self._transaction() as db:
             query = (sa.select(jobs).where(jobs.c.webhook_due <= now)
@@ -280,21 +283,23 @@ class JobQueue:
                 return None
             db.execute(jobs.update().where(jobs.c.id == found.id)
                        .values(webhook_due=now + lease))  # fmt: skip
-            return Job(**found._mapping)
+            return dataclasses.replace(Job(**found._mapping), webhook_due=now + lease)
 
-    def webhook_tried(self, job_id: str, status: str, delivered: bool) -> None:
-        """Record a delivery: done when ``delivered``, else due again after a backoff until
-        the attempts are spent."""
+    def webhook_tried(self, claimed: Job, status: str, delivered: bool) -> bool:
+        """Record a delivery of a claimed webhook: done when ``delivered``, else due again
+        after a backoff until the attempts are spent. False (and no change) when the hold ran
+        out and another worker took the call over."""
+        attempts = claimed.webhook_attempts + 1
+        due = None
+        if not delivered and attempts < WEBHOOK_ATTEMPTS:
+            due = time.time() + backoff(attempts)
+        elif not delivered:
+            status = f"given up after {attempts} attempts: {status}"
+        held = (jobs.c.id == claimed.id) & (jobs.c.webhook_due == claimed.webhook_due)
         with self._transaction() as db:
-            attempts = db.execute(sa.select(jobs.c.webhook_attempts)
-                                  .where(jobs.c.id == job_id)).scalar_one() + 1  # fmt: skip
-            due = None
-            if not delivered and attempts < WEBHOOK_ATTEMPTS:
-                due = time.time() + backoff(attempts)
-            elif not delivered:
-                status = f"given up after {attempts} attempts: {status}"
-            db.execute(jobs.update().where(jobs.c.id == job_id).values(
+            done = db.execute(jobs.update().where(held).values(
                 webhook_attempts=attempts, webhook_status=status, webhook_due=due))
+        return done.rowcount == 1
 
     def cancel(self, job_id: str) -> Job:
         """Cancel a job: at once when queued; a running one is asked to stop (its worker
@@ -395,12 +400,18 @@ def _add_missing_columns(engine: Engine) -> None:
     missing = [column for column in jobs.columns if column.name not in present]
     if not missing:
         return
-    with engine.begin() as db:
-        for column in missing:
-            ddl = sa.schema.CreateColumn(column).compile(dialect=engine.dialect)
-            db.exec_driver_sql(f"ALTER TABLE {jobs.name} ADD COLUMN {ddl}")
+    for column in missing:
+        ddl = sa.schema.CreateColumn(column).compile(dialect=engine.dialect)
+        try:
+            with engine.begin() as db:
+                db.exec_driver_sql(f"ALTER TABLE {jobs.name} ADD COLUMN {ddl}")
+        except sa.exc.DBAPIError:  # another process starting beside this one added it first
+            columns = sa.inspect(engine).get_columns(jobs.name)
+            if column.name not in {c["name"] for c in columns}:
+                raise
     for index in jobs.indexes:
-        index.create(engine, checkfirst=True)
+        with contextlib.suppress(sa.exc.DBAPIError):  # the same race
+            index.create(engine, checkfirst=True)
 
 
 def _engine(url: str) -> Engine:

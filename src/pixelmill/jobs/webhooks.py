@@ -52,6 +52,8 @@ def deliver(url: str, payload: dict[str, Any], secret: str | None,
         return False, f"HTTP {exc.code}"
     except (urllib.error.URLError, OSError) as exc:
         return False, f"unreachable: {getattr(exc, 'reason', exc)}"
+    except Exception as exc:  # noqa: BLE001  http.client's own (InvalidURL…): a failed attempt
+        return False, f"failed: {type(exc).__name__}: {exc}"
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

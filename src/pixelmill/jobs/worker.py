@@ -56,6 +56,8 @@ class Worker:
     settings: Settings = field(default_factory=Settings.load)
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     lease: float = LEASE
+    stop: threading.Event = field(default_factory=threading.Event)
+    """Set to stop :meth:`run` between jobs (given to it), or a wait for the database."""
 
     def preload(self) -> list[str]:
         """Load the models named by the setting ``preload``; their names."""
@@ -74,9 +76,12 @@ class Worker:
         """Run jobs and deliver webhooks until ``stop`` is set (between jobs); return how many
         jobs ran. While the job database is unreachable, wait for it."""
         done, pause = 0, OUTAGE[0]
+        self.stop = stop
+        deliveries = threading.Thread(target=self._deliver_until, args=(stop, idle),
+                                      name="webhooks", daemon=True)  # fmt: skip
+        deliveries.start()
         while not stop.is_set():
             try:
-                delivered = self.deliver_one()
                 ran = self.run_one()
             except sa.exc.OperationalError as exc:
                 LOG.warning("job database unreachable", extra={
@@ -88,8 +93,9 @@ class Worker:
             pause = OUTAGE[0]
             if ran is not None:
                 done += 1
-            elif not delivered:
+            else:
                 self.queue.wait(idle)
+        deliveries.join()
         return done
 
     def run_one(self) -> Job | None:
@@ -138,16 +144,25 @@ class Worker:
 
     def deliver_one(self) -> bool:
         """Deliver one due webhook; whether there was one."""
-        job = self.queue.claim_webhook(self.name, webhooks.TIMEOUT * 3)
+        job = self.queue.claim_webhook(webhooks.TIMEOUT * 3)
         if job is None:
             return False
         delivered, status = webhooks.deliver(job.webhook or "", job.describe(),
                                              self.settings.webhook_secret,
                                              self.settings.allow_private_hosts)  # fmt: skip
-        self.queue.webhook_tried(job.id, status, delivered)
+        self.queue.webhook_tried(job, status, delivered)
         LOG.info("webhook %s", status, extra={"job": job.id, "worker": self.name,
                                               "attempt": job.webhook_attempts + 1})  # fmt: skip
         return True
+
+    def _deliver_until(self, stop: threading.Event, idle: float) -> None:
+        """Deliver webhooks beside the jobs (a slow receiver never holds a job back)."""
+        while not stop.is_set():
+            try:
+                if not self.deliver_one():
+                    stop.wait(idle)
+            except sa.exc.OperationalError:
+                stop.wait(OUTAGE[1])
 
     def _record(self, record: Callable[[], Any], job_id: str) -> Job:
         """Record a job's end, waiting for the job database while it is unreachable; the job
@@ -158,6 +173,8 @@ class Worker:
                 record()
                 return self.queue.get(job_id)
             except sa.exc.OperationalError as exc:
+                if self.stop.is_set():  # left to the lease: another worker runs it again
+                    raise
                 LOG.warning("job database unreachable; the job's end is not recorded yet",
                             extra={"worker": self.name, "error": str(exc.orig or exc)[:300],
                                    "retry_in": pause})  # fmt: skip

@@ -7,24 +7,21 @@ uploads are kept under ``uploads/``, outputs go to ``outputs/`` unless a destina
 so a caller can never make the service read or write anywhere else. Every refusal is a JSON
 body ``{"detail": {"kind": …, "message": …}}`` with a 4xx status.
 
-Once an API key exists, ``/v1`` wants one (see :mod:`pixelmill.service.auth`), and each key's
-rate and upload limits apply. Request bodies over ``max_upload_bytes`` are refused from their
+Once an API key exists, ``/v1`` wants one (see :mod:`pixelmill.service.auth`), each key's rate
+and upload limits apply, and each key sees its own jobs alone. Request bodies over ``max_upload_bytes`` are refused from their
 ``Content-Length`` before they are read, or as soon as they pass it when it is not given.
 """
 
 from __future__ import annotations
 
-import math
 import mimetypes
 import os
 import uuid
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import (
     APIRouter,
-    Depends,
     FastAPI,
     File,
     Form,
@@ -43,7 +40,7 @@ from pixelmill.errors import LimitError, PixelmillError, UsageError
 from pixelmill.jobs.queue import STATES, Job, JobQueue
 from pixelmill.pipeline import Pipeline
 from pixelmill.service import metrics, ondemand
-from pixelmill.service.auth import ApiKeys, Key
+from pixelmill.service.auth import ApiKeys, Key, KeyGuard
 from pixelmill.service.limits import BodyLimit
 from pixelmill.storage import Location
 from pixelmill.storage.hosts import refusal
@@ -78,7 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
     queue = JobQueue(settings.job_database)
     keys = ApiKeys(queue.engine)
     root = storage.locate(settings.storage_root)
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(_guard(keys))])
+    v1 = APIRouter(prefix="/v1")
 
     @app.exception_handler(PixelmillError)
     def refused(request: Request, exc: PixelmillError) -> JSONResponse:
@@ -168,6 +165,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.include_router(v1)
     app.include_router(ondemand.router(settings, root))
+    app.add_middleware(KeyGuard, keys=keys)
     metrics.install(app, queue)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
 
@@ -181,34 +179,6 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok", "jobs": queue.counts()}
 
     return app
-
-
-def _guard(keys: ApiKeys) -> Callable[[Request], None]:
-    """The dependency that checks a request's API key and spends its rate (once keys exist)."""
-
-    def guard(request: Request) -> None:
-        request.state.key = None
-        if not keys.required():
-            return
-        given = request.headers.get("x-api-key") or ""
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer":
-            given = token.strip()
-        key = keys.find(given) if given else None
-        if key is None:
-            raise HTTPException(401, {"kind": "auth", "message": "an API key is needed: "
-                                      "Authorization: Bearer KEY or X-API-Key: KEY"
-                                      if not given else "unknown API key"},
-                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
-        wait = keys.spend(key)
-        if wait:
-            raise HTTPException(429, {"kind": "rate", "message": f"key {key.name!r} is over "
-                                      f"its rate of {key.rate} requests a minute; retry in "
-                                      f"{wait:.1f} s"},
-                                headers={"Retry-After": str(math.ceil(wait))})  # fmt: skip
-        request.state.key = key
-
-    return guard
 
 
 def _check_webhook(url: str | None, settings: Settings) -> None:

@@ -9,19 +9,26 @@ loopback; the first key closes it. Callers send ``Authorization: Bearer KEY`` or
 
 Rates are token buckets kept in each API process (a key's limit applies per process): a key
 with ``rate`` requests per minute may burst that many, then gets ``429`` with ``Retry-After``.
+Keys are checked by ASGI middleware (:class:`KeyGuard`), before a request's body is read: a
+caller without a key cannot make the API take in an upload.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
 
 from pixelmill.errors import UsageError
 
@@ -112,6 +119,55 @@ class ApiKeys:
                 return (1 - tokens) / per_second
             self._buckets[key.name] = (tokens - 1, now)
             return 0.0
+
+
+class KeyGuard:
+    """ASGI middleware: every request below ``prefix`` needs a valid key once one exists, within
+    its rate and, by ``Content-Length``, its upload size; the key is left in the request's state
+    (``request.state.key``, None while the API is open)."""
+
+    def __init__(self, app: Any, keys: ApiKeys, prefix: str = "/v1/") -> None:
+        self.app, self.keys, self.prefix = app, keys, prefix
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        key, refusal = await run_in_threadpool(self.check, Headers(scope=scope))
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        scope.setdefault("state", {})["key"] = key
+        await self.app(scope, receive, send)
+
+    def check(self, headers: Headers) -> tuple[Key | None, JSONResponse | None]:
+        """The request's key, or the answer that refuses it."""
+        if not self.keys.required():
+            return None, None
+        given = headers.get("x-api-key") or ""
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            given = token.strip()
+        key = self.keys.find(given) if given else None
+        if key is None:
+            message = ("an API key is needed: Authorization: Bearer KEY or X-API-Key: KEY"
+                       if not given else "unknown API key")  # fmt: skip
+            return None, _refusal(401, "auth", message, {"WWW-Authenticate": "Bearer"})
+        wait = self.keys.spend(key)
+        if wait:
+            return None, _refusal(429, "rate", f"key {key.name!r} is over its rate of "
+                                  f"{key.rate} requests a minute; retry in {wait:.1f} s",
+                                  {"Retry-After": str(math.ceil(wait))})  # fmt: skip
+        length = headers.get("content-length", "")
+        if key.max_bytes and length.isdigit() and int(length) > key.max_bytes:
+            return None, _refusal(413, "limit", f"the request body is over key {key.name!r}'s "
+                                  f"limit of {key.max_bytes:,} bytes")  # fmt: skip
+        return key, None
+
+
+def _refusal(status: int, kind: str, message: str,
+             headers: dict[str, str] | None = None) -> JSONResponse:  # fmt: skip
+    return JSONResponse({"detail": {"kind": kind, "message": message}}, status, headers)
 
 
 def _digest(secret: str) -> str:

@@ -34,7 +34,7 @@ import os
 import threading
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -54,9 +54,11 @@ from pixelmill.storage.hosts import refusal
 CACHE_CONTROL = "public, max-age=86400"
 HITS = 10_000
 """Renders the fast path remembers (the least recently served go first)."""
-HIT_BYTES = 256 * 1024**2
+HIT_BYTES = 64 * 1024**2
 """Bytes of renders the fast path keeps in memory at most."""
 HIT_SIZE = 1024**2
+MAX_ACCEPT = 512
+"""Longest ``Accept`` header the fast path keys on (clients choose it)."""
 """Largest render the fast path keeps (bigger ones are streamed from the cache)."""
 
 
@@ -86,7 +88,11 @@ def router(settings: Settings, root: Location) -> APIRouter:
     @routes.get("/img/{sig}/{rest:path}", include_in_schema=True)
     async def image(sig: str, rest: str, request: Request) -> Any:
         """An image rendered by a signed pipeline, from the cache when it was rendered before."""
-        raw = request.scope["raw_path"].decode().split("/", 3)[3]  # as signed: percent-encoded
+        # what was signed is the path as sent (percent-encoded); the route's decoded parts must
+        # be exactly it, or an encoded slash could move steps in front of a signed pipeline
+        _, _, raw_sig, raw = request.scope["raw_path"].decode().split("/", 3)
+        if raw_sig != sig or unquote(raw) != rest:
+            raise HTTPException(403, {"kind": "signature", "message": "bad signature"})
         if not keys or not any(hmac.compare_digest(signature(k, raw), sig) for k in keys):
             raise HTTPException(403, {"kind": "signature", "message": "bad signature"})
         accept = request.headers.get("accept", "")
@@ -102,6 +108,7 @@ def router(settings: Settings, root: Location) -> APIRouter:
         text, _, encoded = rest.rpartition("/")
         source = _source(encoded, prefixes, settings.allow_private_hosts)
         pipeline = _encoded(settle_format(Pipeline.parse(text), source.name, accept), source)
+        version = _version(source)  # before the digest: a change after it renders anew
         key = _cache_key(source, pipeline, settings)
         cached = root.child(f"cache/{key[:2]}/{key}{output_suffix(pipeline, source.name)}")
         headers = {"ETag": f'"{key}"', "Cache-Control": CACHE_CONTROL, "Vary": "Accept"}
@@ -114,7 +121,8 @@ def router(settings: Settings, root: Location) -> APIRouter:
         if not storage.exists(cached):
             _render(source, cached, pipeline, settings)
         if cached.is_local:
-            hits.remember(raw, accept, source, cached, media, headers)
+            if version is not None and pipeline.find("model") is None:  # models may change
+                hits.remember(raw, accept, source.path, version, cached, media, headers)
             return FileResponse(cached.path, media_type=media, headers=headers)
         return StreamingResponse(storage.chunks(cached), media_type=media, headers=headers)
 
@@ -135,8 +143,8 @@ class Hit:
 class Hits:
     """The renders served lately from a local cache, by signed path and ``Accept`` header,
     with their bytes: a repeat is answered on the event loop from one ``stat`` of its local
-    source, without parsing, hashing or a thread (small outputs only; anything else takes the
-    full path)."""
+    source, without parsing, hashing or a thread (small outputs of pipelines without models
+    only, whose models could change; anything else takes the full path)."""
 
     def __init__(self, most: int = HITS, most_bytes: int = HIT_BYTES) -> None:
         self._hits: collections.OrderedDict[tuple[str, str], Hit] = collections.OrderedDict()
@@ -148,31 +156,26 @@ class Hits:
             hit = self._hits.get((raw, accept))
         if hit is None:
             return None
-        try:
-            found = os.stat(hit.source)
-        except OSError:
-            found = None
-        if found is None or (found.st_size, found.st_mtime_ns, found.st_ino) != hit.version:
+        if _version(storage.Location(hit.source)) != hit.version:
             self._forget((raw, accept))
             return None
         with self._lock:
-            self._hits.move_to_end((raw, accept))
+            if (raw, accept) in self._hits:
+                self._hits.move_to_end((raw, accept))
         return hit
 
-    def remember(self, raw: str, accept: str, source: Location, cached: Location, media: str,
-                 headers: dict[str, str]) -> None:  # fmt: skip
-        if not source.is_local:
+    def remember(self, raw: str, accept: str, source: str, version: tuple[int, int, int],
+                 cached: Location, media: str, headers: dict[str, str]) -> None:  # fmt: skip
+        if len(accept) > MAX_ACCEPT:
             return
         try:
-            found = os.stat(source.path)
             if os.path.getsize(cached.path) > HIT_SIZE:
                 return
             with open(cached.path, "rb") as handle:
                 body = handle.read()
         except OSError:
             return
-        hit = Hit(source.path, (found.st_size, found.st_mtime_ns, found.st_ino), media, headers,
-                  body)  # fmt: skip
+        hit = Hit(source, version, media, headers, body)
         with self._lock:
             self._forget((raw, accept), locked=True)
             self._hits[raw, accept] = hit
@@ -232,13 +235,22 @@ def _source(encoded: str, prefixes: list[Location], allow_private: bool) -> Loca
     return source
 
 
+def _version(source: Location) -> tuple[int, int, int] | None:
+    """What tells a local file's versions apart (size, modification time, inode); None for a
+    remote or missing one."""
+    if not source.is_local:
+        return None
+    try:
+        found = os.stat(source.path)
+    except OSError:
+        return None
+    return found.st_size, found.st_mtime_ns, found.st_ino
+
+
 def _content_digest(source: Location) -> str:
     """SHA-256 of a source's bytes, read once per version of a local file."""
-    if source.is_local:
-        with contextlib.suppress(OSError):
-            found = os.stat(source.path)
-            return _local_digest(source, (found.st_size, found.st_mtime_ns, found.st_ino))
-    return _hash(source)
+    version = _version(source)
+    return _hash(source) if version is None else _local_digest(source, version)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -21,7 +21,11 @@ def private_host(host: str) -> bool:
 def refusal(url: str, allow_private: bool) -> str | None:
     """Why ``url`` may not be reached, or None: it must be http(s), and its host public unless
     ``allow_private``."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a port that is not a number in range)
+    except ValueError:
+        return f"{url!r} is not a valid URL"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"{url!r} is not an http(s) URL"
     if not allow_private and private_host(parts.hostname):
