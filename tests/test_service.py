@@ -376,3 +376,27 @@ def test_a_changed_source_is_rendered_anew_even_after_fast_repeats(signed) -> No
     changed = client.get(path)
     assert changed.status_code == 200 and changed.headers["etag"] != first.headers["etag"]
     assert changed.content != first.content
+
+
+def test_an_encoded_slash_cannot_put_steps_before_a_signed_pipeline(signed) -> None:
+    from pixelmill.service.ondemand import signed_path
+
+    client, _, source = signed
+    path = signed_path("new-secret", "resize:fit:200", source)
+    _, _, sig, rest = path.split("/", 3)
+    forged = client.get(f"/img/{sig}%2Fresize:force:20:20/{rest}")
+    assert forged.status_code == 403
+    assert pyvips.Image.new_from_buffer(client.get(path).content, "").width == 200
+
+
+def test_encode_auto_with_a_quality_serves_png_where_png_is_chosen(tmp_path) -> None:
+    from pixelmill.service.ondemand import signed_path
+
+    files = tmp_path / "data" / "files"
+    files.mkdir(parents=True)
+    photo(64, 64).write_to_file(str(files / "logo.png"))
+    settings = Settings(data_dir=str(tmp_path / "data"), signing_keys="k")
+    with TestClient(create_app(settings)) as client:
+        answer = client.get(signed_path("k", "encode:auto:q=70", str(files / "logo.png")),
+                            headers={"Accept": "*/*"})  # fmt: skip
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"

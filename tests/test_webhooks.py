@@ -125,3 +125,14 @@ def test_webhooks_to_private_hosts_are_refused_unless_allowed(tmp_path) -> None:
         assert answer.status_code == 400 and "loopback" in answer.json()["detail"]["message"]
         answer = client.post("/v1/jobs", json={"sources": ["a.png"], "webhook": "file:///x"})
         assert answer.status_code == 400 and "http(s)" in answer.json()["detail"]["message"]
+        for bad in ("http://8.8.8.8:abc/", "http://[abc"):
+            answer = client.post("/v1/jobs", json={"sources": ["a.png"], "webhook": bad})
+            assert answer.status_code == 400 and "not a valid URL" in answer.text
+
+
+def test_a_delivery_that_cannot_be_made_is_a_failed_attempt() -> None:
+    from pixelmill.jobs.webhooks import deliver
+
+    assert deliver("http://127.0.0.1:1/hook", {}, SECRET, True)[0] is False  # refused
+    delivered, status = deliver("http://8.8.8.8:99999/", {}, SECRET, True)
+    assert not delivered and "not a valid URL" in status
