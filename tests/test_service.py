@@ -122,9 +122,9 @@ def test_the_readme_main_command_serves_a_job_from_upload_to_download(tmp_path) 
                           data={"pipeline": "resize:fit:160/encode:webp:q=80"})  # fmt: skip
         assert made.status_code == 202, made.text
         link = made.json()["links"]["self"]
-        while (job := httpx.get(base + link).json())["state"] in ("queued", "running"):
+        while (job := httpx.get(base + link, params={"wait": 20},  # long polls
+                                timeout=60).json())["state"] in ("queued", "running"):
             assert time.monotonic() < deadline + 60
-            time.sleep(0.2)
         assert job["state"] == "succeeded" and job["progress"] == 100, job
         assert job["output"]["width"] == 160 and job["output"]["format"] == "webp"
         assert {"open", "graph", "render", "store"} <= set(job["timings"]), job["timings"]
@@ -400,3 +400,23 @@ def test_encode_auto_with_a_quality_serves_png_where_png_is_chosen(tmp_path) -> 
         answer = client.get(signed_path("k", "encode:auto:q=70", str(files / "logo.png")),
                             headers={"Accept": "*/*"})  # fmt: skip
     assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
+
+
+def test_a_long_poll_answers_when_the_job_ends(client, settings) -> None:
+    """``GET /v1/jobs/{id}?wait=S`` answers once the job has ended, or after S seconds."""
+    import threading
+
+    from pixelmill.jobs.queue import JobQueue
+    from pixelmill.jobs.worker import Worker
+
+    made = client.post("/v1/jobs/upload", files={"file": ("a.png", photo(64, 48).pngsave_buffer())},
+                       data={"pipeline": "resize:fit:32"}).json()  # fmt: skip
+    link = made["links"]["self"]
+    assert client.get(link, params={"wait": 0.3}).json()["state"] == "queued"  # waited, no worker
+    queue = JobQueue(settings.job_database)
+    later = threading.Timer(0.5, lambda: Worker(queue, settings, name="w").run_one())
+    later.start()
+    assert client.get(link, params={"wait": 30}).json()["state"] == "succeeded"
+    later.join()
+    queue.close()
+    assert client.get(link, params={"wait": 61}).status_code == 422  # over the longest wait

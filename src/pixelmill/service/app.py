@@ -14,8 +14,10 @@ and upload limits apply, and each key sees its own jobs alone. Request bodies ov
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 import os
+import time
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -30,6 +32,7 @@ from fastapi import (
     Request,
     UploadFile,
 )
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -37,7 +40,7 @@ from pixelmill import __version__, storage
 from pixelmill.config import Settings
 from pixelmill.engine import output_suffix
 from pixelmill.errors import LimitError, PixelmillError, UsageError
-from pixelmill.jobs.queue import STATES, Job, JobQueue
+from pixelmill.jobs.queue import FINAL, STATES, Job, JobQueue
 from pixelmill.pipeline import Pipeline
 from pixelmill.service import metrics, ondemand
 from pixelmill.service.auth import ApiKeys, Key, KeyGuard
@@ -49,6 +52,10 @@ STATUS = {"pipeline": 422, "model": 422, "usage": 400, "storage": 400, "input": 
           "limit": 413}  # fmt: skip
 """HTTP status of each refusal, by error kind."""
 CHUNK = 1 << 20
+MAX_WAIT = 60.0
+"""Longest long poll of a job, in seconds."""
+WAIT_POLL = 0.2
+"""Seconds between looks at a job during a long poll."""
 State = Literal[STATES]  # type: ignore[valid-type]
 
 
@@ -130,10 +137,17 @@ def create_app(settings: Settings) -> FastAPI:
                       owner=_owner(request)).describe()  # fmt: skip
 
     @v1.get("/jobs/{job_id}")
-    def show(job_id: str, request: Request) -> dict[str, Any]:
+    async def show(job_id: str, request: Request,
+                   wait: Annotated[float, Query(ge=0, le=MAX_WAIT)] = 0) -> dict[str, Any]:
         """A job: state, progress %, stage timings, output with its download link, quality
-        gates' verdicts, error with its reason, webhook deliveries."""
-        return _find(queue, job_id, request).describe()
+        gates' verdicts, error with its reason, webhook deliveries. With ``wait``, the answer
+        comes when the job has ended, or after that many seconds (long polling)."""
+        deadline = time.monotonic() + wait
+        while True:
+            job = await run_in_threadpool(_find, queue, job_id, request)
+            if job.state in FINAL or time.monotonic() >= deadline:
+                return job.describe()
+            await asyncio.sleep(min(WAIT_POLL, max(0.0, deadline - time.monotonic())))
 
     @v1.get("/jobs")
     def listing(request: Request, state: State | None = None,
