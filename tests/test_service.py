@@ -280,7 +280,7 @@ def test_encode_auto_keeps_alpha_for_sources_that_may_have_it(tmp_path) -> None:
 
 def test_http_sources_are_fetched_when_their_host_is_allowed(tmp_path) -> None:
     """An on-demand image from an http server (on loopback, so allowed explicitly), rendered
-    without the cache; a redirect is not followed."""
+    without the cache, also when the server gives no length; a redirect is not followed."""
     import http.server
     import threading
     from functools import partial
@@ -298,6 +298,13 @@ def test_http_sources_are_fetched_when_their_host_is_allowed(tmp_path) -> None:
                 self.send_header("Location", "/p.jpg")
                 self.end_headers()
                 return
+            if self.path == "/streamed.jpg":  # no length: the body ends when the server closes
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.end_headers()
+                self.wfile.write((site / "p.jpg").read_bytes())
+                self.close_connection = True
+                return
             super().do_GET()
 
         def log_message(self, *args: object) -> None:
@@ -313,6 +320,11 @@ def test_http_sources_are_fetched_when_their_host_is_allowed(tmp_path) -> None:
         with TestClient(create_app(settings)) as client:
             answer = client.get(signed_path("k", "resize:fit:150/encode:webp", base + "p.jpg"))
             moved = client.get(signed_path("k", "resize:fit:150/encode:webp", base + "moved.jpg"))
+            streamed = client.get(signed_path("k", "resize:fit:150/encode:webp",
+                                              base + "streamed.jpg"))  # fmt: skip
+        with TestClient(create_app(settings.replace(max_bytes=1000))) as small:
+            over = small.get(signed_path("k", "resize:fit:150/encode:webp",
+                                         base + "streamed.jpg"))  # fmt: skip
     finally:
         server.shutdown()
         server.server_close()
@@ -320,6 +332,9 @@ def test_http_sources_are_fetched_when_their_host_is_allowed(tmp_path) -> None:
     assert pyvips.Image.new_from_buffer(answer.content, "").width == 150
     assert answer.headers["etag"] and not (tmp_path / "data" / "files" / "cache").exists()
     assert moved.status_code == 400, moved.text
+    assert streamed.status_code == 200, streamed.text
+    assert pyvips.Image.new_from_buffer(streamed.content, "").width == 150
+    assert over.status_code == 413 and "max_bytes" in over.json()["detail"]["message"]
 
 
 def test_render_into_memory_gives_the_same_bytes_as_a_file(tmp_path) -> None:

@@ -133,5 +133,5 @@ def open_source(loc: Location, settings: Settings) -> Iterator[Source]:
         raise LimitError(
             f"{loc}: {size:,} bytes is over the limit of {settings.max_bytes:,} (max_bytes)"
         )
-    with storage.open_input(loc) as handle:
+    with storage.open_input(loc, settings.max_bytes) as handle:
         yield Source(loc, handle, settings, size)

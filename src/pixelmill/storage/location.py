@@ -17,14 +17,18 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from pixelmill.errors import PixelmillError, StorageError
+from pixelmill.errors import LimitError, PixelmillError, StorageError
 
 ATOMIC_PUT = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "memory", "dropbox"})
 """Protocols whose single upload only becomes visible once complete."""
+CHUNK = 1 << 20
+SPOOL_IN_MEMORY = 64 * 1024**2
+"""Bytes of a streamed-only source kept in memory before its copy moves to a file."""
 
 
 @dataclass(frozen=True)
@@ -151,24 +155,48 @@ def exists(loc: Location) -> bool:
     return True
 
 
-def chunks(loc: Location, size: int = 1 << 20) -> Iterator[bytes]:
+def chunks(loc: Location, size: int = CHUNK) -> Iterator[bytes]:
     """A file's bytes, ``size`` at a time."""
-    with open_input(loc) as handle, (open(handle, "rb") if isinstance(handle, str)
-                                     else contextlib.nullcontext(handle)) as reading:  # fmt: skip
+    with _storage_errors(loc, "reading"):
+        reading = open(loc.path, "rb") if loc.is_local else loc.fs.open(loc.path, "rb")  # noqa: SIM115
+    with reading:
         while chunk := reading.read(size):
             yield chunk
 
 
 @contextlib.contextmanager
-def open_input(loc: Location) -> Iterator[str | IO[bytes]]:
-    """A local path, or an open, seekable binary file for remote sources."""
+def open_input(loc: Location, limit: int | None = None) -> Iterator[str | IO[bytes]]:
+    """A local path, or an open, seekable binary file for remote sources. A source that can
+    only be streamed (an http server that gives no length) is copied first, to memory or to a
+    temporary file, up to ``limit`` bytes."""
     if loc.is_local:
         yield loc.path
         return
     with _storage_errors(loc, "reading"):
         handle = loc.fs.open(loc.path, "rb")
     with handle:
-        yield handle
+        if _seekable(handle):
+            yield handle
+            return
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as copy:
+            with _storage_errors(loc, "reading"):
+                while chunk := handle.read(CHUNK):
+                    if limit is not None and copy.tell() + len(chunk) > limit:
+                        raise LimitError(f"{loc}: more than the limit of {limit:,} bytes "
+                                         "(max_bytes)")  # fmt: skip
+                    copy.write(chunk)
+            copy.seek(0)
+            yield copy
+
+
+def _seekable(handle: IO[bytes]) -> bool:
+    """Whether a file really seeks (fsspec's streaming http files say they do, then raise)."""
+    try:
+        handle.seek(1)
+        handle.seek(0)
+    except (ValueError, OSError):
+        return False
+    return True
 
 
 def read_bytes(loc: Location, count: int = -1) -> bytes:
@@ -193,8 +221,6 @@ def atomic_output(loc: Location, tmp_dir: str | None = None) -> Iterator[str]:
                 raise IsADirectoryError(loc.path)
             created = _claim(spool)
     else:
-        import tempfile
-
         with _storage_errors(Location(tmp_dir or tempfile.gettempdir()), "spooling"):
             fd, spool = tempfile.mkstemp(prefix="pixelmill-", suffix=".part", dir=tmp_dir)
         os.close(fd)
