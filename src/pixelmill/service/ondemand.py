@@ -30,7 +30,6 @@ import functools
 import hashlib
 import hmac
 import mimetypes
-import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +43,7 @@ from starlette.datastructures import Headers
 from pixelmill import api, storage
 from pixelmill.config import Settings
 from pixelmill.engine import output_suffix, settle_format
-from pixelmill.errors import PixelmillError
+from pixelmill.errors import PixelmillError, StorageError
 from pixelmill.jobs import telemetry
 from pixelmill.pipeline import Pipeline, Step
 from pixelmill.pipeline.formats import FORMAT_ALIASES
@@ -108,7 +107,7 @@ def router(settings: Settings, root: Location) -> APIRouter:
         text, _, encoded = rest.rpartition("/")
         source = _source(encoded, prefixes, settings.allow_private_hosts)
         pipeline = _encoded(settle_format(Pipeline.parse(text), source.name, accept), source)
-        version = _version(source)  # before the digest: a change after it renders anew
+        version = storage.version(source)  # before the digest: a change after it renders anew
         key = _cache_key(source, pipeline, settings)
         cached = root.child(f"cache/{key[:2]}/{key}{output_suffix(pipeline, source.name)}")
         headers = {"ETag": f'"{key}"', "Cache-Control": CACHE_CONTROL, "Vary": "Accept"}
@@ -156,7 +155,7 @@ class Hits:
             hit = self._hits.get((raw, accept))
         if hit is None:
             return None
-        if _version(storage.Location(hit.source)) != hit.version:
+        if storage.version(storage.Location(hit.source)) != hit.version:
             self._forget((raw, accept))
             return None
         with self._lock:
@@ -169,11 +168,10 @@ class Hits:
         if len(accept) > MAX_ACCEPT:
             return
         try:
-            if os.path.getsize(cached.path) > HIT_SIZE:
+            if (storage.input_size(cached) or 0) > HIT_SIZE:
                 return
-            with open(cached.path, "rb") as handle:
-                body = handle.read()
-        except OSError:
+            body = storage.read_bytes(cached)
+        except StorageError:
             return
         hit = Hit(source, version, media, headers, body)
         with self._lock:
@@ -235,21 +233,9 @@ def _source(encoded: str, prefixes: list[Location], allow_private: bool) -> Loca
     return source
 
 
-def _version(source: Location) -> tuple[int, int, int] | None:
-    """What tells a local file's versions apart (size, modification time, inode); None for a
-    remote or missing one."""
-    if not source.is_local:
-        return None
-    try:
-        found = os.stat(source.path)
-    except OSError:
-        return None
-    return found.st_size, found.st_mtime_ns, found.st_ino
-
-
 def _content_digest(source: Location) -> str:
     """SHA-256 of a source's bytes, read once per version of a local file."""
-    version = _version(source)
+    version = storage.version(source)
     return _hash(source) if version is None else _local_digest(source, version)
 
 

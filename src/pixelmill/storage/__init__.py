@@ -12,6 +12,7 @@ from pixelmill.storage.location import (
     open_input,
     read_bytes,
     remove_spools,
+    version,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "open_input",
     "read_bytes",
     "remove_spools",
+    "version",
 ]

@@ -132,6 +132,18 @@ def _storage_errors(loc: Location, doing: str) -> Iterator[None]:
         raise StorageError(f"{loc}: {doing} failed: {type(exc).__name__}: {exc}") from None
 
 
+def version(loc: Location) -> tuple[int, int, int] | None:
+    """What tells a local file's versions apart (size, modification time, inode), read in one
+    ``stat``; None for a missing file or a remote one."""
+    if not loc.is_local:
+        return None
+    try:
+        found = os.stat(loc.path)
+    except OSError:
+        return None
+    return found.st_size, found.st_mtime_ns, found.st_ino
+
+
 def input_size(loc: Location) -> int | None:
     """Size in bytes of a source file (None where the storage does not say, as some HTTP
     servers)."""
