@@ -238,8 +238,10 @@ def serve(ctx: click.Context, host: str, port: int, data_dir: str | None, db: st
     if ctx.obj["config"]:  # the workers read the same settings file
         env["PIXELMILL_CONFIG"] = os.path.abspath(ctx.obj["config"])
     app = create_app(settings)  # creates the job table before the workers look at it
+    end_with_serve = _ending_with(os.getpid())
+    env[PARENT_ENV] = str(os.getpid())
     started = [subprocess.Popen([sys.executable, "-m", "pixelmill", "worker"], env=env,
-                                preexec_fn=_end_with_parent)  # noqa: PLW1509  (no threads yet)
+                                preexec_fn=end_with_serve)  # noqa: PLW1509  (no threads yet)
                for _ in range(workers)]  # fmt: skip
     click.echo(f"pixelmill serving http://{host}:{port} (API docs at /docs) with {workers} "
                f"worker(s); jobs in {settings.job_database}, files in "
@@ -253,13 +255,23 @@ def serve(ctx: click.Context, host: str, port: int, data_dir: str | None, db: st
             process.wait()
 
 
-def _end_with_parent() -> None:
-    """In a worker started by ``serve``: receive SIGTERM when ``serve`` dies, however it dies
-    (Linux), so that no worker outlives it (the job in progress goes back to the queue)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
+def _ending_with(parent: int) -> Callable[[], None] | None:
+    """What a worker started by ``serve`` runs before it starts (Linux): receive SIGTERM when
+    ``serve`` dies, however it dies, so that no worker outlives it (the job in progress goes
+    back to the queue). A death before the worker's signal handlers exist is caught by the
+    worker itself when it starts (``PARENT_ENV``)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
 
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    libc = ctypes.CDLL(None)  # loaded here: the child between fork and exec should not import
+
+    def end_with_parent() -> None:
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # it died before that: no signal will come
+            os._exit(1)
+
+    return end_with_parent
 
 
 @cli.command()
@@ -288,7 +300,8 @@ def worker(ctx: click.Context, db: str | None, data_dir: str | None, lease: floa
     queue = JobQueue(settings.job_database)
     stop = threading.Event()
     _ON_STOP.append(stop.set)
-    if _STOPPED_BY:  # a signal came while the worker was starting
+    parent = os.environ.get(PARENT_ENV)
+    if _STOPPED_BY or parent and os.getppid() != int(parent):  # stopped, or serve gone, already
         stop.set()
     runner = Worker(queue, settings, lease=lease)
     if metrics_port:
@@ -656,6 +669,8 @@ def sample(dst: str) -> None:
 
 
 _STOPPED_BY: list[int] = []
+PARENT_ENV = "PIXELMILL_SERVE_PID"
+"""Set for the workers ``serve`` starts: the process they end with."""
 _ON_STOP: list[Callable[[], None]] = []
 """What else a signal stops (a worker's loop)."""
 
