@@ -156,9 +156,8 @@ WORK = "sharpen:3/resize:fit:512/encode:png"
 def test_no_job_is_lost_when_the_api_and_the_database_restart(tmp_path, processes) -> None:
     """30 jobs on PostgreSQL; while they run, the API is killed (SIGKILL), the database is shut
     down (fast) for a few seconds and started again, then the API. The workers are processes of
-    their own (``pixelmill worker``, as when the service is scaled out): the workers that
-    ``pixelmill serve`` starts are not told of its death, so a serve killed with SIGKILL leaves
-    them running as orphans, and a serve started again adds as many more. The workers must ride
+    their own (``pixelmill worker``, as when the service is scaled out), so that they live
+    through the API's death (those ``pixelmill serve`` starts end with it). The workers must ride
     out the outage (an unreachable database is a passing fault) and finish every job: each
     output once, whole, and no spool left behind. A client that retries its requests after the
     crash gets the jobs it made, not new ones."""

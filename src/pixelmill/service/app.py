@@ -130,7 +130,7 @@ def create_app(settings: Settings) -> FastAPI:
         target = root.child(f"uploads/{uuid.uuid4().hex}/{name}")
         key: Key | None = request.state.key
         limit = min(settings.max_bytes, settings.max_upload_bytes,
-                    key.max_bytes if key and key.max_bytes else settings.max_bytes)  # fmt: skip
+                    (key and key.max_bytes) or settings.max_bytes)  # fmt: skip
         _save(file, target, limit, settings.tmp_dir)
         return _queue(queue, root, target, parsed, None, priority=priority,
                       key=idempotency_key, webhook=webhook,

@@ -142,13 +142,13 @@ class KeyGuard:
 
     def check(self, headers: Headers) -> tuple[Key | None, JSONResponse | None]:
         """The request's key, or the answer that refuses it."""
-        if not self.keys.required():
-            return None, None
         given = headers.get("x-api-key") or ""
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer":
             given = token.strip()
-        key = self.keys.find(given) if given else None
+        key = self.keys.find(given) if given else None  # a known key: one query, not two
+        if key is None and not self.keys.required():
+            return None, None
         if key is None:
             message = ("an API key is needed: Authorization: Bearer KEY or X-API-Key: KEY"
                        if not given else "unknown API key")  # fmt: skip

@@ -121,7 +121,7 @@ def router(settings: Settings, root: Location) -> APIRouter:
             _render(source, cached, pipeline, settings)
         if cached.is_local:
             if version is not None and pipeline.find("model") is None:  # models may change
-                hits.remember(raw, accept, source.path, version, cached, media, headers)
+                hits.remember(raw, accept, source, version, cached, media, headers)
             return FileResponse(cached.path, media_type=media, headers=headers)
         return StreamingResponse(storage.chunks(cached), media_type=media, headers=headers)
 
@@ -132,7 +132,7 @@ def router(settings: Settings, root: Location) -> APIRouter:
 class Hit:
     """A cached render the fast path may serve while its source file is unchanged."""
 
-    source: str
+    source: Location
     version: tuple[int, int, int]
     media: str
     headers: dict[str, str]
@@ -155,7 +155,7 @@ class Hits:
             hit = self._hits.get((raw, accept))
         if hit is None:
             return None
-        if storage.version(storage.Location(hit.source)) != hit.version:
+        if storage.version(hit.source) != hit.version:
             self._forget((raw, accept))
             return None
         with self._lock:
@@ -163,7 +163,7 @@ class Hits:
                 self._hits.move_to_end((raw, accept))
         return hit
 
-    def remember(self, raw: str, accept: str, source: str, version: tuple[int, int, int],
+    def remember(self, raw: str, accept: str, source: Location, version: tuple[int, int, int],
                  cached: Location, media: str, headers: dict[str, str]) -> None:  # fmt: skip
         if len(accept) > MAX_ACCEPT:
             return
