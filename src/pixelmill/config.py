@@ -16,6 +16,10 @@ from pixelmill.errors import UsageError
 ENV_PREFIX = "PIXELMILL_"
 CONFIG_ENV = "PIXELMILL_CONFIG"
 FAIL_ON = ("none", "truncated", "error", "warning")
+MEMORY_MARGIN = 256 * 1024**2
+"""Bytes a process may hold beyond ``max_memory`` per image in progress (over what it held
+before they started) before its images are stopped: libvips' and the allocator's own
+overhead, thread stacks, the encoder's buffers."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,11 +33,18 @@ class Settings:
     max_bytes: int = 4 * 1024**3
     """Largest input file accepted, in bytes."""
     time_limit: float = 600.0
-    """Seconds one image may take from load to the last byte written."""
+    """Seconds one image may take from its header read to the last byte written (building the
+    graph included)."""
+    max_memory: int = 1024**3
+    """Bytes one image's work may hold. Decoders that need the whole image at once (progressive
+    JPEG, interlaced PNG, GIF, WebP, HEIF/AVIF) are refused from the header past it, and a
+    process whose resident memory grows past it (per image in progress, plus
+    ``MEMORY_MARGIN``) stops its images; a job's process is killed."""
     autorotate: bool = True
     """Apply the EXIF orientation when loading."""
-    fail_on: str = "truncated"
-    """How strict decoding is: none, truncated, error or warning (libvips ``fail_on``)."""
+    fail_on: str = "warning"
+    """How strict decoding is: none, truncated, error or warning (libvips ``fail_on``); what
+    each lets through is in the README."""
     tmp_dir: str | None = None
     """Folder for spool files (remote destinations, model outputs; default: the system's)."""
     models_dir: str | None = None
@@ -62,6 +73,8 @@ class Settings:
     """Largest request body the API accepts (uploads), in bytes; API keys may set less."""
     render_cache: bool = True
     """Keep on-demand renders in the storage's cache/ and serve repeats from there."""
+    job_attempts: int = 5
+    """Attempts of a job before it is dead, when its storage fails or its process dies."""
 
     @property
     def data_folder(self) -> str:
@@ -87,7 +100,7 @@ class Settings:
         if self.threads < 0:
             raise UsageError(f"setting threads must be 0 (every core) or more, not {self.threads}")
         for name in ("max_pixels", "max_output_pixels", "max_bytes", "time_limit",
-                     "max_upload_bytes"):
+                     "max_upload_bytes", "max_memory", "job_attempts"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"setting {name} must be positive, not {getattr(self, name)}")
         if self.fail_on not in FAIL_ON:

@@ -56,6 +56,12 @@ class StorageError(PixelmillError):
     kind = "storage"
 
 
+class NotFoundError(StorageError):
+    """A source does not exist: permanent, unlike a storage that cannot be reached."""
+
+    kind = "not-found"
+
+
 class QualityError(PixelmillError):
     """A quality gate (``qc`` step with on_fail=fail) found the result below its thresholds."""
 

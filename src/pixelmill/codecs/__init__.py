@@ -1,5 +1,6 @@
 """Formats and limits: opening images safely and encoding them."""
 
+from pixelmill.codecs import warnings
 from pixelmill.codecs.colour import colour_bands, to_srgb, without_fields
 from pixelmill.codecs.errors import classify
 from pixelmill.codecs.info import describe
@@ -17,5 +18,6 @@ __all__ = [
     "to_srgb",
     "without_fields",
     "write",
+    "warnings",
     "write_buffer",
 ]

@@ -1,5 +1,10 @@
-"""Opening images safely: size and pixel limits checked from the header before anything is
-decoded, unreadable files named precisely, EXIF orientation and CMYK handled on load.
+"""Opening images safely: only the documented formats' decoders run (see
+:mod:`pixelmill.codecs.loaders`); size, pixel and decode-memory limits are checked from the
+header before anything is decoded; unreadable files are named precisely; EXIF orientation and
+CMYK are handled on load.
+
+Every load reads through a libvips source (a file's or a Python handle's), never a file name:
+libvips would read load options out of brackets in a name.
 
 libvips' operation cache is switched off, as image servers do: it keys loads by file name, so
 a file rewritten in place would be served stale to a long-running process.
@@ -14,9 +19,11 @@ from typing import IO, Any
 import pyvips
 
 from pixelmill import storage
+from pixelmill.codecs import loaders
+from pixelmill.codecs.budget import decode_bytes
 from pixelmill.codecs.colour import working_space
-from pixelmill.codecs.errors import detail
-from pixelmill.codecs.sniff import explain_unreadable
+from pixelmill.codecs.errors import classify
+from pixelmill.codecs.sniff import SUPPORTED, declared_size, explain_unreadable
 from pixelmill.config import Settings
 from pixelmill.errors import InputError, LimitError
 from pixelmill.storage import Location
@@ -39,10 +46,11 @@ class Source:
         self.size = size
         self.settings = settings
         self._handle = handle
-        self._sources: list[pyvips.SourceCustom] = []  # libvips calls back into them until closed
         self._opened: list[pyvips.Image] = []
+        self._loader = self._sniff()
         self.header = self._open("sequential")
         self._check_pixels()
+        self._check_memory()
 
     @property
     def orientation(self) -> int:
@@ -58,7 +66,8 @@ class Source:
 
     @property
     def loader(self) -> str:
-        return str(self.header.get("vips-loader"))
+        """The libvips loader's nickname, e.g. ``jpegload``."""
+        return self._loader
 
     def decode(self, random_access: bool = False) -> pyvips.Image:
         """The whole image, lazily, upright (when autorotating) and in RGB or grey."""
@@ -71,13 +80,12 @@ class Source:
     def thumbnail(self, width: int, **options: Any) -> pyvips.Image:
         """Decode straight to a smaller size (shrink-on-load), upright when autorotating."""
         options.update(no_rotate=not self.settings.autorotate, fail_on=self.settings.fail_on)
+        source = self._vips_source()
         try:
-            if isinstance(self._handle, str):
-                image = pyvips.Image.thumbnail(self._handle, width, **options)
-            else:
-                image = pyvips.Image.thumbnail_source(self._vips_source(), width, **options)
+            image = pyvips.Image.thumbnail_source(source, width, **options)
         except pyvips.Error as exc:
-            raise InputError(f"{self.loc}: cannot decode: {detail(str(exc))}") from None
+            raise classify(str(exc), str(self.loc), loading=True) from None
+        image._references.append(source)
         self._opened.append(image)
         return working_space(image, str(self.loc))
 
@@ -88,27 +96,35 @@ class Source:
 
     def _vips_source(self) -> pyvips.Source:
         handle = self._handle
-        assert not isinstance(handle, str)
+        try:
+            if isinstance(handle, str):
+                return pyvips.Source.new_from_file(handle)
+        except pyvips.Error as exc:
+            raise classify(str(exc), str(self.loc), loading=True) from None
         handle.seek(0)
         source = pyvips.SourceCustom()
         source.on_read(handle.read)
         source.on_seek(handle.seek)
-        self._sources.append(source)
         return source
 
-    def _open(self, access: str) -> pyvips.Image:
-        options = {"access": access, "fail_on": self.settings.fail_on}
+    def _sniff(self) -> str:
+        """The allowed loader of the source's content, or a refusal naming what it is."""
         try:
-            if isinstance(self._handle, str):
-                image = pyvips.Image.new_from_file(self._handle, **options)
-            else:
-                image = pyvips.Image.new_from_source(self._vips_source(), "", **options)
+            loader = loaders.allowed(self._vips_source())
+        except loaders.Refused as refused:
+            raise InputError(f"{self.loc}: its content is {refused.format}, which pixelmill "
+                             f"does not read (supported: {SUPPORTED})") from None  # fmt: skip
+        if loader is None:
+            reason = explain_unreadable(self.loc.name, storage.read_bytes(self.loc, 64))
+            raise InputError(f"{self.loc}: {reason}")
+        return loader
+
+    def _open(self, access: str) -> pyvips.Image:
+        try:
+            image = loaders.load(self._loader, self._vips_source(), access=access,
+                                 fail_on=self.settings.fail_on)  # fmt: skip
         except pyvips.Error as exc:
-            if "not a known" in str(exc):
-                reason = explain_unreadable(self.loc.name, storage.read_bytes(self.loc, 64))
-            else:
-                reason = detail(str(exc))
-            raise InputError(f"{self.loc}: {reason}") from None
+            raise classify(str(exc), str(self.loc), loading=True) from None
         self._opened.append(image)
         return image
 
@@ -119,6 +135,21 @@ class Source:
             raise LimitError(
                 f"{self.loc}: {w}×{h} = {w * h:,} pixels is over the limit of {limit:,} "
                 "(max_pixels)"
+            )
+        declared = declared_size(storage.read_bytes(self.loc, 16)) if self._loader == "gifload" else None
+        if min(w, h, *(declared or ())) < 1:
+            dw, dh = declared or (w, h)
+            raise InputError(f"{self.loc}: the header declares a {dw}×{dh} image")
+
+    def _check_memory(self) -> None:
+        need, why = decode_bytes(self.header, self._loader)
+        limit = self.settings.max_memory
+        if need > limit:
+            w, h = self.header.width, self.header.height
+            raise LimitError(
+                f"{self.loc}: decoding {why} of {w}×{h} holds the whole image at once, about "
+                f"{need / 2**20:,.0f} MiB, over the limit of {limit / 2**20:,.0f} MiB "
+                "(max_memory)"
             )
 
 

@@ -37,6 +37,14 @@ def identify(head: bytes) -> tuple[str, bool] | None:
     return None
 
 
+def declared_size(head: bytes) -> tuple[int, int] | None:
+    """The size a GIF's header declares (its logical screen), which decoders may replace by
+    the first frame's: a 0×0 GIF comes out as one pixel."""
+    if head.startswith(b"GIF8") and len(head) >= 10:
+        return int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
+    return None
+
+
 def looks_like_text(head: bytes) -> bool:
     try:
         text = head.decode("utf-8")

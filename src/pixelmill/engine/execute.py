@@ -1,10 +1,12 @@
 """Running one pipeline from one source to one destination, as a single lazy libvips graph.
 
-The source is opened (header checked against the limits), the steps are chained without
-computing anything, and the encoder pulls pixels through the graph into an atomic output, so
-memory follows the width of the image and the steps' windows, not its area. A watchdog thread
-(one for the process) enforces the time limit by killing every computation that reads the
-source; :func:`cancel` does the same for every run in the process (on a signal).
+The source is opened (header checked against the limits), the pipeline's cost is checked from
+the header (:mod:`pixelmill.engine.cost`), the steps are chained without computing anything,
+and the encoder pulls pixels through the graph into an atomic output, so memory follows the
+width of the image and the steps' windows, not its area. The watchdog
+(:mod:`pixelmill.engine.watchdog`) enforces the time limit from the header's read to the last
+byte written, and the memory budget, by killing every computation that reads the source;
+:func:`cancel` does the same for every run in the process (on a signal).
 """
 
 from __future__ import annotations
@@ -23,15 +25,14 @@ import pyvips
 from pixelmill import codecs, storage
 from pixelmill.codecs import Source
 from pixelmill.config import Settings
-from pixelmill.engine import bandsink, qc, tiled
+from pixelmill.engine import bandsink, cost, qc, tiled
 from pixelmill.engine.ops import OPS, thumbnail_with
+from pixelmill.engine.watchdog import Watch, runs_in_progress, watchdog
 from pixelmill.errors import Cancelled, LimitError, PixelmillError, QualityError, UsageError
 from pixelmill.pipeline import Pipeline, Step
 from pixelmill.pipeline.formats import AUTO, FORMATS, Format, format_for_path, negotiate
 from pixelmill.storage import Location
 
-STOP_POLL = 0.05
-"""Seconds between looks at a run's stop event."""
 _CANCELLED = threading.Event()
 _ACTIVE: set[Source] = set()
 
@@ -154,16 +155,22 @@ def execute(
         raise Cancelled(f"{source}: cancelled before it started")
     notes: list[str] = []
     clock = _Clock()
+    opened: list[Source] = []
     with contextlib.ExitStack() as stack:
-        src = stack.enter_context(codecs.open_source(source, settings))
-        clock.lap("open")
-        remaining = settings.time_limit - (time.monotonic() - started)
-        expired = stack.enter_context(watchdog(remaining, src.kill, stop))
-        _ACTIVE.add(src)
+        watch = stack.enter_context(watchdog(
+            settings.time_limit - (time.monotonic() - started),
+            lambda: [src.kill() for src in opened], stop, settings.max_memory))  # fmt: skip
         try:
-            ctx = _Context(settings, stack, notes, progress, source, clock)
+            src = stack.enter_context(codecs.open_source(source, settings))
+            opened.append(src)
+            _ACTIVE.add(src)
+            clock.lap("open")
+            _stop_if_interrupted(watch, source, settings)
+            cost.check(steps, src.upright_size, settings, source)
+            ctx = _Context(settings, stack, notes, progress, source, clock, watch)
             if reference is not None:
                 truth = stack.enter_context(codecs.open_source(reference, settings))
+                opened.append(truth)
                 ctx.reference = truth.decode(random_access=True)
             image = _graph(src, steps, ctx)
             _check_size(image.width, image.height, settings, source)
@@ -173,24 +180,26 @@ def execute(
             data = None
             if destination is None:
                 data = codecs.write_buffer(image, fmt, options)
-                _stop_if_interrupted(expired, source, settings, stop)
+                _stop_if_interrupted(watch, source, settings)
                 size = len(data)
                 clock.lap("render")
             else:
                 with storage.atomic_output(destination, settings.tmp_dir) as spool:
                     codecs.write(image, fmt, options, spool, ctx.progress)
-                    _stop_if_interrupted(expired, source, settings, stop)
+                    _stop_if_interrupted(watch, source, settings)
                     size = os.path.getsize(spool)
                     clock.lap("render")
                 clock.lap("store")
         except pyvips.Error as exc:
-            _stop_if_interrupted(expired, source, settings, stop)
-            raise codecs.classify(str(exc), str(source)) from None
+            _stop_if_interrupted(watch, source, settings)
+            alone = runs_in_progress() == 1  # whose warnings they were is known
+            warned = codecs.warnings.since(started) if alone else []
+            raise codecs.classify(str(exc), str(source), warned=warned) from None
         except PixelmillError:  # a model's thread that met the killed source, say
-            _stop_if_interrupted(expired, source, settings, stop)
+            _stop_if_interrupted(watch, source, settings)
             raise
         finally:
-            _ACTIVE.discard(src)
+            _ACTIVE.difference_update(opened)
     for run in ctx.models:
         clock.add(f"model:{run.session.manifest.name}", run.seconds)
     return Outcome(
@@ -235,6 +244,7 @@ class _Context:
     progress: Callable[[float], None] | None
     source: Location
     clock: _Clock
+    watch: Watch
     reference: pyvips.Image | None = None
     """The run's reference image for quality gates, if given."""
     verdicts: list[qc.Verdict] = field(default_factory=list)
@@ -262,6 +272,7 @@ def _graph(src: Source, steps: list[Step], ctx: _Context) -> pyvips.Image:
     if first:  # that of a shrink-on-load thumbnail: the source as it is
         given = src.decode(random_access=True) if random_after(1) else image
     for index in range(first, len(steps)):
+        _stop_if_interrupted(ctx.watch, ctx.source, ctx.settings)  # building takes time too
         step = steps[index]
         if step.op == "qc":
             _gate(image, given, step, ctx)
@@ -291,8 +302,6 @@ def _model(image: pyvips.Image, step: Step, ctx: _Context, random: bool) -> pyvi
     from pixelmill.models.runtime import session_for
 
     session = session_for(step["name"], ctx.settings)
-    scale = session.manifest.scale
-    _check_size(image.width * scale, image.height * scale, ctx.settings, ctx.source)
     plan = tiled.plan_for(session.manifest, session.working_bytes, image.width, step["tile"], step["overlap"], step["batch"])
     ctx.notes.append(f"{plan.describe(step['name'])} on {session.providers[0]}")
     run = tiled.ModelRun(image, session, plan)
@@ -306,14 +315,18 @@ def _model(image: pyvips.Image, step: Step, ctx: _Context, random: bool) -> pyvi
     return ctx.stack.enter_context(bandsink.Stream(run, str(ctx.source), progress))
 
 
-def _stop_if_interrupted(expired: threading.Event, source: Location, settings: Settings,
-                         stop: threading.Event | None) -> None:  # fmt: skip
-    if _CANCELLED.is_set() or stop is not None and stop.is_set():
+def _stop_if_interrupted(watch: Watch, source: Location, settings: Settings) -> None:
+    if _CANCELLED.is_set() or watch.stop is not None and watch.stop.is_set():
         raise Cancelled(f"{source}: cancelled; nothing was written")
-    if expired.is_set():
+    if watch.reason == "time":
         raise LimitError(
             f"{source}: processing took longer than the limit of {settings.time_limit:g} s "
             "(time_limit)"
+        )
+    if watch.reason == "memory":
+        raise LimitError(
+            f"{source}: processing held more memory than the limit of "
+            f"{settings.max_memory / 2**20:,.0f} MiB (max_memory); nothing was written"
         )
 
 
@@ -324,83 +337,3 @@ def _check_size(width: int, height: int, settings: Settings, source: Location) -
             f"{source}: the output would be {width}×{height} = {pixels:,} pixels, "
             f"over the limit of {limit:,} (max_output_pixels)"
         )
-
-
-@dataclass(eq=False)
-class _Watch:
-    deadline: float
-    on_expiry: Callable[[], None]
-    stop: threading.Event | None
-    fired: threading.Event = field(default_factory=threading.Event)
-
-
-class _Watcher:
-    """One thread watching the time limits and stop events of every run in the process (a
-    thread of its own per run costs more than a thumbnail's whole run when many run at once)."""
-
-    def __init__(self) -> None:
-        self._reset()
-        os.register_at_fork(after_in_child=self._reset)  # the thread is not forked
-
-    def _reset(self) -> None:
-        self._lock = threading.Condition()
-        self._watches: set[_Watch] = set()
-        self._firing: set[_Watch] = set()
-        self._thread: threading.Thread | None = None
-
-    def add(self, watch: _Watch) -> None:
-        with self._lock:
-            self._watches.add(watch)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="pixelmill-watchdog",
-                                                daemon=True)  # fmt: skip
-                self._thread.start()
-            self._lock.notify_all()
-
-    def remove(self, watch: _Watch) -> None:
-        """Stop watching; once this returns, ``on_expiry`` is not running and will not run."""
-        with self._lock:
-            self._watches.discard(watch)
-            while watch in self._firing:
-                self._lock.wait()
-
-    def _loop(self) -> None:
-        with self._lock:
-            while True:
-                now = time.monotonic()
-                due = {w for w in self._watches
-                       if w.deadline <= now or w.stop is not None and w.stop.is_set()}  # fmt: skip
-                if due:
-                    self._watches -= due
-                    self._firing |= due
-                    self._lock.release()
-                    try:
-                        for watch in due:
-                            watch.fired.set()
-                            with contextlib.suppress(Exception):  # the thread must live on
-                                watch.on_expiry()
-                    finally:
-                        self._lock.acquire()
-                        self._firing -= due
-                        self._lock.notify_all()
-                    continue
-                waits = [w.deadline - now for w in self._watches]
-                if any(w.stop is not None for w in self._watches):
-                    waits.append(STOP_POLL)
-                self._lock.wait(min(waits) if waits else None)
-
-
-_WATCHER = _Watcher()
-
-
-@contextlib.contextmanager
-def watchdog(seconds: float, on_expiry: Callable[[], None],
-             stop: threading.Event | None = None) -> Iterator[threading.Event]:  # fmt: skip
-    """Call ``on_expiry`` from the watchdog thread after ``seconds``, or as soon as ``stop``
-    is set, unless the block ends first; the event tells whether it fired."""
-    watch = _Watch(time.monotonic() + max(0.0, seconds), on_expiry, stop)
-    _WATCHER.add(watch)
-    try:
-        yield watch.fired
-    finally:
-        _WATCHER.remove(watch)

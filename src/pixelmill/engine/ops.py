@@ -2,11 +2,14 @@
 
 Each step is a function ``(image, step) -> image`` plus whether it must read its input out of
 order (rotations, vertical flips, smart crops); the engine opens the source for random access
-only when some step needs it, and streams top to bottom otherwise.
+only when some step needs it, and streams top to bottom otherwise. Each also says what size its
+output has and what a pixel of it costs, so a pipeline's cost is known from the source's header
+before anything is built (see :mod:`pixelmill.engine.cost`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +24,7 @@ from pixelmill.pipeline.steps import MAX_SIDE
 
 Apply = Callable[[pyvips.Image, Step], pyvips.Image]
 Shrink = Callable[..., pyvips.Image]
+Size = tuple[int, int]
 INTERESTING = {"centre": "centre", "smart": "attention", "entropy": "entropy"}
 """Gravities that libvips places itself (smartcrop, thumbnail crop)."""
 METADATA_PREFIXES = (
@@ -28,11 +32,19 @@ METADATA_PREFIXES = (
 )  # fmt: skip
 
 
+def _same(step: Step, width: int, height: int) -> Size:
+    return width, height
+
+
 @dataclass(frozen=True)
 class Op:
     apply: Apply
     random_access: Callable[[Step, int], bool] = lambda step, orientation: False
     """Whether the step reads out of order, given the source's EXIF orientation."""
+    size: Callable[[Step, int, int], Size] = _same
+    """The output's width and height for an input of that width and height."""
+    weight: Callable[[Step], float] = lambda step: 1.0
+    """Work per output pixel, relative to a plain pass (neighbourhoods cost more)."""
 
 
 # --- helpers shared by several steps ------------------------------------------------------------
@@ -70,12 +82,19 @@ ENLARGING = {"nearest": "nearest", "linear": "bilinear"}
 """The interpolator enlarging uses for a kernel; bicubic for every other kernel."""
 
 
+def scaled(width: int, height: int, hscale: float, vscale: float) -> Size:
+    """The size of an image of ``width`` × ``height`` resized by the factors (at least 1×1)."""
+    return max(1, round(width * hscale)), max(1, round(height * vscale))
+
+
 def rescale(image: pyvips.Image, hscale: float, vscale: float, kernel: str) -> pyvips.Image:
     """Resize by the factors keeping pixel centres in place. libvips' resize reduces with the
     kernel, but enlarges with the top-left pixel corner fixed, which shifts the picture by a
     quarter of an output pixel at ×2; enlarging goes through an affine transform offset by
-    half a pixel less half an output pixel instead, as Pillow, OpenCV and Matlab align it."""
-    width, height = round(image.width * hscale), round(image.height * vscale)
+    half a pixel less half an output pixel instead, as Pillow, OpenCV and Matlab align it.
+    No side shrinks below one pixel."""
+    width, height = scaled(image.width, image.height, hscale, vscale)
+    hscale, vscale = max(hscale, 1 / image.width), max(vscale, 1 / image.height)
     if hscale < 1 or vscale < 1:
         image = image.resize(min(hscale, 1.0), vscale=min(vscale, 1.0), kernel=kernel)
     across, down = width / image.width, height / image.height
@@ -116,8 +135,7 @@ def autorotate(image: pyvips.Image, step: Step) -> pyvips.Image:
     return image.autorot()
 
 
-def resize(image: pyvips.Image, step: Step) -> pyvips.Image:
-    w, h = image.width, image.height
+def _resize_scales(step: Step, w: int, h: int) -> tuple[float, float]:
     width, height, mode = step["width"], step["height"], step["mode"]
     fits = [s for s in (width and width / w, height and height / h) if s]
     if mode == "fill":
@@ -128,17 +146,33 @@ def resize(image: pyvips.Image, step: Step) -> pyvips.Image:
         hscale = vscale = min(fits)
     if not step["upscale"]:
         hscale, vscale = min(hscale, 1.0), min(vscale, 1.0)
+    return hscale, vscale
+
+
+def resize(image: pyvips.Image, step: Step) -> pyvips.Image:
+    hscale, vscale = _resize_scales(step, image.width, image.height)
     if (hscale, vscale) != (1.0, 1.0):
         kernel = step["kernel"]
         image = premultiplied(image, lambda i: rescale(i, hscale, vscale, kernel))
-    if mode == "fill":
-        image = place(image, width, height, step["gravity"])
+    if step["mode"] == "fill":
+        image = place(image, step["width"], step["height"], step["gravity"])
     return image
+
+
+def _resize_size(step: Step, w: int, h: int) -> Size:
+    size = scaled(w, h, *_resize_scales(step, w, h))
+    if step["mode"] == "fill":
+        return min(step["width"], size[0]), min(step["height"], size[1])
+    return size
 
 
 def scale(image: pyvips.Image, step: Step) -> pyvips.Image:
     factor, kernel = step["factor"], step["kernel"]
     return premultiplied(image, lambda i: rescale(i, factor, factor, kernel))
+
+
+def _scale_size(step: Step, w: int, h: int) -> Size:
+    return scaled(w, h, step["factor"], step["factor"])
 
 
 def thumbnail_with(shrink: Shrink, size: tuple[int, int], step: Step) -> pyvips.Image:
@@ -168,6 +202,20 @@ def thumbnail(image: pyvips.Image, step: Step) -> pyvips.Image:
     return thumbnail_with(image.thumbnail_image, (image.width, image.height), step)
 
 
+def _thumbnail_size(step: Step, w: int, h: int) -> Size:
+    width = step["width"]
+    height = step["height"] or width
+    if step["mode"] == "force":
+        return (width, height) if step["upscale"] else (min(width, w), min(height, h))
+    fits = (width / w, height / h)
+    factor = min(fits) if step["mode"] == "fit" else max(fits)
+    factor = factor if step["upscale"] else min(factor, 1.0)
+    size = scaled(w, h, factor, factor)
+    if step["mode"] == "fill":
+        return min(width, size[0]), min(height, size[1])
+    return size
+
+
 def crop(image: pyvips.Image, step: Step) -> pyvips.Image:
     if step["x"] is None:
         return place(image, step["width"], step["height"], step["gravity"] or "centre")
@@ -178,6 +226,11 @@ def crop(image: pyvips.Image, step: Step) -> pyvips.Image:
         )
     width, height = min(step["width"], image.width - x), min(step["height"], image.height - y)
     return image.crop(x, y, width, height)
+
+
+def _crop_size(step: Step, w: int, h: int) -> Size:
+    x, y = step["x"] or 0, step["y"] or 0
+    return max(1, min(step["width"], w - x)), max(1, min(step["height"], h - y))
 
 
 def rotate(image: pyvips.Image, step: Step) -> pyvips.Image:
@@ -192,6 +245,25 @@ def rotate(image: pyvips.Image, step: Step) -> pyvips.Image:
 
 def _turns(step: Step, orientation: int) -> bool:
     return step["angle"] % 360 != 0
+
+
+def _rotate_size(step: Step, w: int, h: int) -> Size:
+    angle = step["angle"] % 360
+    if angle in (0, 180):
+        return w, h
+    if angle in (90, 270):
+        return h, w
+    across, down = abs(math.cos(math.radians(angle))), abs(math.sin(math.radians(angle)))
+    return math.ceil(w * across + h * down) + 1, math.ceil(w * down + h * across) + 1
+
+
+def _rotate_weight(step: Step) -> float:
+    return 1.0 if step["angle"] % 90 == 0 else 4.0  # interpolated
+
+
+def _neighbourhood_weight(step: Step) -> float:
+    """A Gaussian's mask grows with its sigma."""
+    return 1.0 + step["sigma"]
 
 
 def flip(image: pyvips.Image, step: Step) -> pyvips.Image:
@@ -227,11 +299,22 @@ def grayscale(image: pyvips.Image, step: Step) -> pyvips.Image:
     return to_srgb(image).colourspace("grey16" if image.format == "ushort" else "b-w")
 
 
-def pad(image: pyvips.Image, step: Step) -> pyvips.Image:
+def _pad_sides(step: Step) -> tuple[int, int, int, int]:
+    """Top, right, bottom and left, the omitted ones filled in CSS's way."""
     top = step["top"]
     right = top if step["right"] is None else step["right"]
     bottom = top if step["bottom"] is None else step["bottom"]
     left = right if step["left"] is None else step["left"]
+    return top, right, bottom, left
+
+
+def _pad_size(step: Step, w: int, h: int) -> Size:
+    top, right, bottom, left = _pad_sides(step)
+    return w + left + right, h + top + bottom
+
+
+def pad(image: pyvips.Image, step: Step) -> pyvips.Image:
+    top, right, bottom, left = _pad_sides(step)
     image, fill = background(image, step["background"])
     return image.embed(
         left, top, image.width + left + right, image.height + top + bottom,
@@ -256,17 +339,18 @@ def strip(image: pyvips.Image, step: Step) -> pyvips.Image:
 
 OPS: dict[str, Op] = {
     "autorotate": Op(autorotate, lambda step, orientation: orientation in TURNING_ORIENTATIONS),
-    "resize": Op(resize, _fill_smart),
-    "scale": Op(scale),
-    "thumbnail": Op(thumbnail, _fill_smart),
-    "crop": Op(crop, lambda step, orientation: step["x"] is None and _smart(step, orientation)),
-    "rotate": Op(rotate, _turns),
+    "resize": Op(resize, _fill_smart, _resize_size),
+    "scale": Op(scale, size=_scale_size),
+    "thumbnail": Op(thumbnail, _fill_smart, _thumbnail_size),
+    "crop": Op(crop, lambda step, orientation: step["x"] is None and _smart(step, orientation),
+               _crop_size),
+    "rotate": Op(rotate, _turns, _rotate_size, _rotate_weight),
     "flip": Op(flip, lambda step, orientation: step["direction"] == "vertical"),
-    "blur": Op(blur),
+    "blur": Op(blur, weight=_neighbourhood_weight),
     "noise": Op(noise),
-    "sharpen": Op(sharpen),
+    "sharpen": Op(sharpen, weight=_neighbourhood_weight),
     "grayscale": Op(grayscale),
-    "pad": Op(pad),
+    "pad": Op(pad, size=_pad_size),
     "flatten": Op(flatten),
     "strip": Op(strip),
 }

@@ -15,6 +15,7 @@ set ones as ``name=value``, defaults omitted, so ``Pipeline.parse(str(p)) == p``
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,9 @@ from pixelmill.pipeline.spec import STEPS, StepSpec
 
 LAST_ONLY = ("encode",)
 """Steps that may appear once, as the last step."""
+MAX_STEPS = 64
+"""Most steps a pipeline may have: each adds buffers and work to one graph, and no sensible
+pipeline comes near it."""
 
 
 @dataclass(frozen=True)
@@ -94,13 +98,15 @@ class Pipeline:
                     source = json.loads(text)
                 except ValueError as exc:
                     raise PipelineError(f"pipeline JSON is invalid: {exc}") from None
+                except RecursionError:
+                    raise PipelineError("pipeline JSON is nested too deeply") from None
             else:
-                return cls._validated(_parse_text_step(t) for t in _split(text))
+                return cls._validated(_parse_text_step(t) for t in _counted(_split(text)))
         if isinstance(source, Mapping) or not isinstance(source, Iterable):
             raise PipelineError(
                 "pipeline JSON must be a list of steps, e.g. [{\"op\": \"resize\", ...}]"
             )
-        return cls._validated(_parse_json_step(s, i) for i, s in enumerate(source))
+        return cls._validated(_parse_json_step(s, i) for i, s in enumerate(_counted(source)))
 
     @classmethod
     def _validated(cls, steps: Iterable[Step]) -> Pipeline:
@@ -146,6 +152,14 @@ def _step_schema(spec: StepSpec) -> dict[str, Any]:
         "required": ["op"] + [p.name for p in spec.params if p.required],
         "additionalProperties": False,
     }
+
+
+def _counted(steps: Iterable[Any]) -> list[Any]:
+    """The steps, refused past :data:`MAX_STEPS` (without reading more than one past it)."""
+    listed = list(itertools.islice(steps, MAX_STEPS + 1))
+    if len(listed) > MAX_STEPS:
+        raise PipelineError(f"a pipeline has at most {MAX_STEPS} steps; this one has more")
+    return listed
 
 
 def _split(text: str) -> list[str]:
