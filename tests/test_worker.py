@@ -63,17 +63,36 @@ def test_jobs_succeed_and_bad_inputs_fail_with_their_reason(queue, tmp_path, mak
     assert worker.run_one().id == again.id and queue.get(again.id).state == "succeeded"
 
 
-def test_a_storage_failure_is_retried(queue, tmp_path) -> None:
-    spec = {"source": str(tmp_path / "later.png"), "destination": str(tmp_path / "o.png")}
+def test_a_storage_failure_is_retried_and_a_missing_source_is_not(queue, tmp_path) -> None:
+    import functools
+    import http.server
+
+    from test_service import free_port
+
+    port = free_port()
+    photo(64, 48).write_to_file(str(tmp_path / "later.png"))
+    spec = {"source": f"http://127.0.0.1:{port}/later.png", "destination": str(tmp_path / "o.png")}
     job = queue.submit(spec, max_attempts=3)
+    missing = queue.submit({"source": str(tmp_path / "nope.png"),
+                            "destination": str(tmp_path / "n.png")}, max_attempts=3)  # fmt: skip
     worker = Worker(queue, Settings(), name="w1")
-    waiting = worker.run_one()
-    assert waiting.state == "queued" and waiting.error_kind == "storage" and waiting.attempts == 1
-    photo(64, 48).write_to_file(str(tmp_path / "later.png"))  # the storage is back
-    with queue.engine.begin() as db:
-        db.exec_driver_sql("UPDATE pixelmill_jobs SET run_after = 0")  # the backoff has passed
-    done = worker.run_one()
-    assert (done.id, done.state, done.attempts) == (job.id, "succeeded", 2)
+    try:
+        waiting = worker.run_one()  # the storage (an http server) is not there yet
+        assert (waiting.id, waiting.state, waiting.error_kind, waiting.attempts) == (
+            job.id, "queued", "storage", 1)
+        gone = worker.run_one()  # "not found" is final: no retry, at once
+        assert (gone.id, gone.state, gone.error_kind, gone.attempts) == (
+            missing.id, "failed", "not-found", 1)
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=tmp_path)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        with queue.engine.begin() as db:
+            db.exec_driver_sql("UPDATE pixelmill_jobs SET run_after = 0")  # the backoff passed
+        done = worker.run_one()
+        server.shutdown()
+        assert (done.id, done.state, done.attempts) == (job.id, "succeeded", 2)
+    finally:
+        worker.close()
 
 
 def test_a_running_job_is_stopped_when_cancelled(queue, tmp_path, big) -> None:
@@ -167,11 +186,18 @@ def test_spools_of_interrupted_writes_are_removed(tmp_path) -> None:
 
 
 def test_models_named_to_preload_are_loaded_at_start(queue, cli, tmp_path, monkeypatch) -> None:
-    from pixelmill.models.runtime import loaded
+    import json
 
-    worker = Worker(queue, Settings(preload="sr-x2, dejpeg"), name="w1")
-    assert worker.preload() == ["sr-x2", "dejpeg"]
-    assert {"sr-x2", "dejpeg"} <= set(loaded())
+    env = {**os.environ, "PIXELMILL_PRELOAD": "sr-x2, dejpeg"}
+    done = subprocess.run([sys.executable, "-m", "pixelmill", "worker", "--once", "--db",
+                           str(queue.engine.url)], capture_output=True, text=True, env=env,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    started = next(line for line in lines if line["message"] == "worker started")
+    loaded = [line for line in lines if line["message"] == "model loaded"]
+    assert [line["model"] for line in loaded] == ["sr-x2", "dejpeg"]
+    assert {line["pid"] for line in loaded} == {started["job_pid"]}  # in the job's process
     monkeypatch.setenv("PIXELMILL_PRELOAD", "no-such-model")
     status, _, err = cli("worker", "--once", "--data-dir", str(tmp_path / "data"))
-    assert status != 0 and "no-such-model" in err
+    assert status == 2 and "no-such-model" in err

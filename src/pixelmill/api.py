@@ -164,7 +164,8 @@ def run_tree(
     """Run a pipeline over every image below ``src``, mirrored into ``dst``, ``jobs`` at a time;
     ``on_start`` hears how many images were found, ``on_result`` each outcome as it comes.
 
-    A failing image is recorded with its reason and never stops the others.
+    A failing image is recorded with its reason and never stops the others; one whose
+    destination would leave ``dst`` through a symbolic link fails without being read.
     """
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -173,6 +174,7 @@ def run_tree(
     settings = settings or Settings.load()
     parsed = Pipeline.parse(pipeline)
     pairs = plan_tree(src, dst, parsed)
+    inside = storage.Scope((storage.locate(dst),))
     if on_start is not None:
         on_start(len(pairs))
     report = TreeReport()
@@ -180,7 +182,7 @@ def run_tree(
 
     def one(pair: tuple[Location, Location]) -> Outcome | Failure:
         try:
-            return execute(parsed, pair[0], pair[1], settings)
+            return execute(parsed, pair[0], inside.check(pair[1], "destination"), settings)
         except Cancelled:
             raise  # stops the whole run, not one image
         except PixelmillError as exc:

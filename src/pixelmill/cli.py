@@ -60,6 +60,8 @@ def _pipeline_text(value: str) -> str:
               help="Images processed at once when SRC is a folder.")
 @click.option("--max-pixels", type=click.IntRange(1), help="Largest input in pixels.")
 @click.option("--max-bytes", type=click.IntRange(1), help="Largest input file in bytes.")
+@click.option("--max-memory", type=click.IntRange(1),
+              help="Bytes of memory one image's work may hold.")
 @click.option("--time-limit", type=click.FloatRange(0, min_open=True), help="Seconds per image.")
 @click.option("--no-autorotate", is_flag=True, help="Keep the stored orientation.")
 @click.option("--reference", metavar="REF",
@@ -68,8 +70,8 @@ def _pipeline_text(value: str) -> str:
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.pass_context
 def run(ctx: click.Context, src: str, dst: str, pipeline: str, jobs: int, max_pixels: int | None,
-        max_bytes: int | None, time_limit: float | None, no_autorotate: bool,
-        reference: str | None, quiet: bool) -> None:  # fmt: skip
+        max_bytes: int | None, max_memory: int | None, time_limit: float | None,
+        no_autorotate: bool, reference: str | None, quiet: bool) -> None:  # fmt: skip
     """Process SRC into DST; both may be files, folders or URLs (s3://, memory://, …).
 
     With a folder, every image below it is mirrored into DST, --jobs at a time; a failing image
@@ -78,7 +80,8 @@ def run(ctx: click.Context, src: str, dst: str, pipeline: str, jobs: int, max_pi
     from pixelmill import api, storage
     from pixelmill.pipeline import Pipeline
 
-    settings = _settings(ctx, max_pixels=max_pixels, max_bytes=max_bytes, time_limit=time_limit,
+    settings = _settings(ctx, max_pixels=max_pixels, max_bytes=max_bytes, max_memory=max_memory,
+                         time_limit=time_limit,
                          autorotate=False if no_autorotate else None)  # fmt: skip
     parsed = Pipeline.parse(_pipeline_text(pipeline))
     if storage.is_dir(storage.locate(src)):
@@ -219,11 +222,15 @@ def bench(ctx: click.Context, more: tuple[str, ...], first: tuple[str, ...], ima
 def serve(ctx: click.Context, host: str, port: int, data_dir: str | None, db: str | None,
           storage: str | None, workers: int) -> None:  # fmt: skip
     """Start the jobs API (OpenAPI at /docs) and worker processes, on the embedded default
-    (SQLite and a local folder) or on --db postgresql://… and --storage s3://…."""
-    import subprocess
+    (SQLite and a local folder) or on --db postgresql://… and --storage s3://…; a worker that
+    dies is started again."""
+    import socket
 
     import uvicorn
 
+    from pixelmill.jobs import logs
+
+    logs.to_stderr()
     settings = _settings(ctx, data_dir=data_dir, db=db, storage=storage)
     # every process writes its metrics here, and /metrics adds them up (set before
     # prometheus_client is imported, which reads it then)
@@ -233,26 +240,26 @@ def serve(ctx: click.Context, host: str, port: int, data_dir: str | None, db: st
         os.unlink(os.path.join(shared, name))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared
     from pixelmill.service.app import create_app
+    from pixelmill.service.workers import WorkerPool
+
+    service = f"{socket.gethostname()}:{os.getpid()}"
     env = {**os.environ, "PIXELMILL_DB": settings.job_database,
-           "PIXELMILL_STORAGE": settings.storage_root, "PIXELMILL_DATA_DIR": settings.data_folder}
+           "PIXELMILL_STORAGE": settings.storage_root, "PIXELMILL_DATA_DIR": settings.data_folder,
+           PARENT_ENV: str(os.getpid()), SERVICE_ENV: service}  # fmt: skip
     if ctx.obj["config"]:  # the workers read the same settings file
         env["PIXELMILL_CONFIG"] = os.path.abspath(ctx.obj["config"])
-    app = create_app(settings)  # creates the job table before the workers look at it
-    end_with_serve = _ending_with(os.getpid())
-    env[PARENT_ENV] = str(os.getpid())
-    started = [subprocess.Popen([sys.executable, "-m", "pixelmill", "worker"], env=env,
-                                preexec_fn=end_with_serve)  # noqa: PLW1509  (no threads yet)
-               for _ in range(workers)]  # fmt: skip
+    # creates the job table before the workers look at it
+    app = create_app(settings, service=service if workers else None)
+    pool = WorkerPool([sys.executable, "-m", "pixelmill", "worker"], env, workers,
+                      _ending_with(os.getpid()))  # fmt: skip
+    pool.start()
     click.echo(f"pixelmill serving http://{host}:{port} (API docs at /docs) with {workers} "
                f"worker(s); jobs in {settings.job_database}, files in "
                f"{settings.storage_root}", err=True)  # fmt: skip
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
-        for process in started:
-            process.terminate()
-        for process in started:
-            process.wait()
+        pool.close()
 
 
 def _ending_with(parent: int) -> Callable[[], None] | None:
@@ -303,20 +310,28 @@ def worker(ctx: click.Context, db: str | None, data_dir: str | None, lease: floa
     parent = os.environ.get(PARENT_ENV)
     if _STOPPED_BY or parent and os.getppid() != int(parent):  # stopped, or serve gone, already
         stop.set()
-    runner = Worker(queue, settings, lease=lease)
     if metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port)
-    runner.preload()
-    logging.getLogger("pixelmill.worker").info("worker started", extra={
-        "worker": runner.name, "db": queue.engine.url.render_as_string()})
-    if once:
-        while not stop.is_set() and runner.run_one() is not None:
-            pass
-    else:
-        runner.run(stop)
-    queue.close()
+        try:
+            start_http_server(metrics_port)
+        except OSError as exc:
+            raise UsageError(f"--metrics-port {metrics_port}: cannot serve metrics there: "
+                             f"{exc.strerror or exc}") from None  # fmt: skip
+    runner = Worker(queue, settings, lease=lease, service=os.environ.get(SERVICE_ENV))
+    try:
+        runner.start()
+        logging.getLogger("pixelmill.worker").info("worker started", extra={
+            "worker": runner.name, "db": queue.engine.url.render_as_string(),
+            "job_pid": runner.runner.pid})  # fmt: skip
+        if once:
+            while not stop.is_set() and runner.run_one() is not None:
+                pass
+        else:
+            runner.run(stop)
+    finally:
+        runner.close()
+        queue.close()
 
 
 @cli.group()
@@ -334,13 +349,16 @@ _KEYS_DATA = click.option("--data-dir", metavar="DIR", help="Data folder.")
 @click.argument("name")
 @click.option("--rate", type=click.IntRange(1), metavar="N", help="Requests a minute at most.")
 @click.option("--max-bytes", type=click.IntRange(1), metavar="N", help="Largest upload, bytes.")
+@click.option("--prefix", "prefixes", multiple=True, metavar="PATH|URL",
+              help="Where in the storage the key may read and write besides its own "
+                   "keys/NAME/ (relative to the storage, or a URL; repeatable).")
 @_KEYS_DB
 @_KEYS_DATA
 @click.pass_context
 def keys_add(ctx: click.Context, name: str, rate: int | None, max_bytes: int | None,
-             db: str | None, data_dir: str | None) -> None:  # fmt: skip
+             prefixes: tuple[str, ...], db: str | None, data_dir: str | None) -> None:  # fmt: skip
     """Make a key called NAME and print its secret (shown this once)."""
-    click.echo(_api_keys(ctx, db, data_dir).add(name, rate, max_bytes))
+    click.echo(_api_keys(ctx, db, data_dir).add(name, rate, max_bytes, prefixes))
 
 
 @keys.command("list")
@@ -350,7 +368,8 @@ def keys_add(ctx: click.Context, name: str, rate: int | None, max_bytes: int | N
 def keys_list(ctx: click.Context, db: str | None, data_dir: str | None) -> None:
     """List the keys with their limits."""
     for key in _api_keys(ctx, db, data_dir).list():
-        click.echo(f"{key.name}\trate={key.rate or '-'}/min\tmax_bytes={key.max_bytes or '-'}")
+        click.echo(f"{key.name}\trate={key.rate or '-'}/min\tmax_bytes={key.max_bytes or '-'}"
+                   f"\tprefixes={','.join(key.prefixes) or '-'}")
 
 
 @keys.command("revoke")
@@ -671,6 +690,8 @@ def sample(dst: str) -> None:
 _STOPPED_BY: list[int] = []
 PARENT_ENV = "PIXELMILL_SERVE_PID"
 """Set for the workers ``serve`` starts: the process they end with."""
+SERVICE_ENV = "PIXELMILL_SERVICE"
+"""Set for the workers ``serve`` starts: the name of that service, in their heartbeats."""
 _ON_STOP: list[Callable[[], None]] = []
 """What else a signal stops (a worker's loop)."""
 

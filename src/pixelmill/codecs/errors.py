@@ -20,7 +20,8 @@ UNSUPPORTED_MARKERS = ("No decoding plugin", "Unsupported codec", "Unsupported f
                        "has not been built in")  # fmt: skip
 """A HEIF whose compression (HEVC, say) this libvips build cannot decode."""
 STORAGE_MARKERS = ("No space left", "Permission denied", "Input/output error", "Disk quota")
-_NOISE = ("unable to call", "unable to load", "unable to write", "unable to fetch", "bad seek")
+_NOISE = ("unable to call", "unable to load", "unable to write", "unable to fetch", "bad seek",
+          "load error", "error in tile")  # fmt: skip
 
 
 def _useful(message: str) -> list[str]:
@@ -41,8 +42,9 @@ def classify(message: str, source: str, *, loading: bool = False,
     is a failure with no message of its own after the decoder ``warned`` (as a loader stops at
     ``fail_on=warning``)."""
     line = detail(message)
-    if warned and not _useful(message):
-        return InputError(f"{source}: the decoder refused it (fail_on): {warned[-1]}")
+    causes = [line for line in warned if _useful(line)]
+    if causes and not _useful(message):
+        return InputError(f"{source}: the decoder refused it (fail_on): {causes[0]}")
     if any(marker in message for marker in LIMIT_MARKERS):
         return LimitError(f"{source}: the decoder's own limit refused it: {line}")
     if any(marker in message for marker in UNSUPPORTED_MARKERS):

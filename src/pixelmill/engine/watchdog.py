@@ -25,7 +25,7 @@ from pixelmill.config import MEMORY_MARGIN
 
 STOP_POLL = 0.05
 """Seconds between looks at the runs' stop events."""
-MEMORY_POLL = 0.1
+MEMORY_POLL = 0.02
 """Seconds between looks at the process's resident memory while runs are in progress."""
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 

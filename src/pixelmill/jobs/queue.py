@@ -136,7 +136,7 @@ class JobQueue:
         self.sqlite = self.engine.dialect.name == "sqlite"
         self._listener: Any = None
         metadata.create_all(self.engine)
-        _add_missing_columns(self.engine)
+        add_missing_columns(self.engine, jobs)
 
     def close(self) -> None:
         if self._listener is not None:
@@ -212,6 +212,10 @@ class JobQueue:
                 if found is None:
                     return None
                 job = Job(**found._mapping)
+                if job.state == "running" and job.cancel_requested:  # cancelled is final
+                    self._set(db, job.id, state="cancelled", lease_owner=None,
+                              lease_expires=None)  # fmt: skip
+                    continue
                 if job.state == "running" and job.attempts >= job.max_attempts:
                     self._set(db, job.id, state="dead", lease_owner=None, lease_expires=None,
                               error=f"its worker was lost {job.attempts} times (lease expired)",
@@ -393,23 +397,23 @@ def backoff(attempt: int) -> float:
     return min(first * 2 ** (attempt - 1), most)
 
 
-def _add_missing_columns(engine: Engine) -> None:
-    """Bring a job table made by an earlier version up to date: columns added since are
-    nullable or have a default, so adding them is all it takes (both databases)."""
-    present = {column["name"] for column in sa.inspect(engine).get_columns(jobs.name)}
-    missing = [column for column in jobs.columns if column.name not in present]
+def add_missing_columns(engine: Engine, table: sa.Table) -> None:
+    """Bring a table made by an earlier version up to date: columns added since are nullable
+    or have a default, so adding them is all it takes (both databases)."""
+    present = {column["name"] for column in sa.inspect(engine).get_columns(table.name)}
+    missing = [column for column in table.columns if column.name not in present]
     if not missing:
         return
     for column in missing:
         ddl = sa.schema.CreateColumn(column).compile(dialect=engine.dialect)
         try:
             with engine.begin() as db:
-                db.exec_driver_sql(f"ALTER TABLE {jobs.name} ADD COLUMN {ddl}")
+                db.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
         except sa.exc.DBAPIError:  # another process starting beside this one added it first
-            columns = sa.inspect(engine).get_columns(jobs.name)
+            columns = sa.inspect(engine).get_columns(table.name)
             if column.name not in {c["name"] for c in columns}:
                 raise
-    for index in jobs.indexes:
+    for index in table.indexes:
         with contextlib.suppress(sa.exc.DBAPIError):  # the same race
             index.create(engine, checkfirst=True)
 

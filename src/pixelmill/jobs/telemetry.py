@@ -38,6 +38,10 @@ BYTES_IN = Counter("pixelmill_bytes_in", "Bytes of sources read by runs", ["orig
 BYTES_OUT = Counter("pixelmill_bytes_out", "Bytes of outputs written by runs", ["origin"])
 RUNS = Counter("pixelmill_runs", "Runs that ended, by origin and result", ["origin", "result"])
 ERRORS = Counter("pixelmill_errors", "Runs that failed, by error kind", ["origin", "kind"])
+CRASHES = Counter("pixelmill_job_crashes", "Job attempts whose process died or was killed, by "
+                  "cause (a signal, an exit code, memory)", ["cause"])  # fmt: skip
+WORKER_RESTARTS = Counter("pixelmill_worker_restarts", "Workers that serve started again after "
+                          "they died, by cause (a signal or an exit code)", ["cause"])  # fmt: skip
 HTTP_REQUESTS = Counter("pixelmill_http_requests", "HTTP requests by route and status",
                         ["method", "route", "status"])  # fmt: skip
 HTTP_SECONDS = Histogram("pixelmill_http_request_seconds", "HTTP request duration by route",

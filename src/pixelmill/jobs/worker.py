@@ -1,25 +1,35 @@
-"""A worker: takes jobs from the queue one at a time and runs their pipeline through the API.
+"""A worker: takes jobs from the queue one at a time and runs their pipeline through the API,
+each in a child process it can kill (:mod:`pixelmill.jobs.runner`).
 
 While a job runs, a heartbeat thread renews its lease and records its progress; when the
 heartbeat learns that the job was cancelled or taken over (its lease ran out), the run is
 stopped and writes nothing. A job's outcome decides its fate: success is recorded with the
-output's description; a fault of the input, the pipeline or a limit fails the job at once with
-its reason; a storage failure or anything unexpected is retried with backoff. No job's failure
-ever stops the worker, and neither does the job database going away: the worker waits for it
-and goes on (a job it finished meanwhile is recorded when the database is back, unless its
-lease ran out and another worker took it over).
+output's description; a fault of the input, the pipeline or a limit, or a source that does not
+exist, fails the job at once with its reason; a storage failure, anything unexpected, or a
+process that died (a segfault, the memory budget) is retried with backoff, and the job is dead
+with that reason once its attempts are spent. No job's failure ever stops the worker, and
+neither does the job database going away: the worker waits for it and goes on (a job it
+finished meanwhile is recorded when the database is back, unless its lease ran out and another
+worker took it over).
 
-Between jobs the worker delivers the webhooks that are due (see
-:mod:`pixelmill.jobs.webhooks`). The models named by the setting ``preload`` are loaded when it
-starts, so the first job pays no loading.
+Beside the jobs the worker delivers the webhooks that are due (see
+:mod:`pixelmill.jobs.webhooks`) and records its own heartbeat (see
+:mod:`pixelmill.jobs.presence`). The models named by the setting ``preload`` are loaded when its
+job process starts, so the first job pays no loading. Each attempt's temporary files go to a
+folder of its own (:mod:`pixelmill.jobs.scratch`), removed when the attempt ends however it
+ends.
 
-A job's spec is ``{"source": URL, "destination": URL, "pipeline": text or JSON}``; outputs are
+A job's spec is ``{"source": URL, "destination": URL, "pipeline": text or JSON}``, and
+``"scope": {"allowed": [URL…], "reserved": [URL…]}`` when the source and destination must lie
+below those prefixes (checked again when the job runs, symbolic links resolved); outputs are
 written atomically to the same destination, so a job run twice (at-least-once delivery) leaves
 one whole file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -34,9 +44,11 @@ import sqlalchemy as sa
 
 from pixelmill import api, storage
 from pixelmill.config import Settings
-from pixelmill.errors import Cancelled, PixelmillError, StorageError
 from pixelmill.jobs import telemetry, webhooks
+from pixelmill.jobs.presence import BEAT, Presence
 from pixelmill.jobs.queue import Job, JobQueue
+from pixelmill.jobs.runner import Ended, Runner
+from pixelmill.jobs.scratch import Scratch
 
 LOG = logging.getLogger("pixelmill.worker")
 LEASE = 30.0
@@ -45,9 +57,34 @@ IDLE = 0.5
 """Seconds between looks at an empty queue (PostgreSQL wakes waiting workers sooner)."""
 OUTAGE = (0.5, 10.0)
 """Seconds between tries while the job database is unreachable: the first, and the most."""
-RETRYABLE = (StorageError,)
-"""Failures that may pass (the storage was unreachable): retried. Other pixelmill errors are
-the job's own fault (bad input, pipeline, limits, quality gates) and fail it at once."""
+
+
+def preload(settings: Settings) -> list[str]:
+    """Load the models named by the setting ``preload`` in this process; their names."""
+    from pixelmill.models.runtime import session_for
+
+    names = [n.strip() for n in (settings.preload or "").split(",") if n.strip()]
+    for name in names:
+        began = time.monotonic()
+        session = session_for(name, settings)
+        LOG.info("model loaded", extra={"model": name, "provider": session.providers[0],
+                                        "pid": os.getpid(),
+                                        "seconds": round(time.monotonic() - began, 3)})
+    return names
+
+
+def run_job(spec: dict[str, Any], settings: Settings, stop: Any,
+            progress: Callable[[float], None]) -> Any:  # fmt: skip
+    """Run a job's pipeline (in the job's process): its source and destination are checked
+    against the job's scope first, with symbolic links resolved."""
+    source, destination = storage.locate(spec["source"]), storage.locate(spec["destination"])
+    if "scope" in spec:
+        scope = storage.Scope(*(tuple(map(storage.locate, spec["scope"][part]))
+                                for part in ("allowed", "reserved")))  # fmt: skip
+        source = scope.check(source, "source")
+        destination = scope.check(destination, "destination")
+    return api.run(source, destination, spec.get("pipeline"), settings=settings,
+                   progress=progress, stop=stop)  # fmt: skip
 
 
 @dataclass
@@ -56,30 +93,40 @@ class Worker:
     settings: Settings = field(default_factory=Settings.load)
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     lease: float = LEASE
+    service: str | None = None
+    """The ``serve`` this worker belongs to, if one started it (see :mod:`presence`)."""
     stop: threading.Event = field(default_factory=threading.Event)
-    """Set to stop :meth:`run` between jobs (given to it), or a wait for the database."""
+    """Set to stop :meth:`run` between jobs and the job in progress (given to :meth:`run`)."""
 
-    def preload(self) -> list[str]:
-        """Load the models named by the setting ``preload``; their names."""
-        from pixelmill.models.runtime import session_for
+    def __post_init__(self) -> None:
+        self.runner = Runner(self.settings, run_job)
+        self.scratch = Scratch(self.settings.tmp_dir)
+        self.presence = Presence(self.queue.engine)
+        self.done = 0
 
-        names = [n.strip() for n in (self.settings.preload or "").split(",") if n.strip()]
-        for name in names:
-            began = time.monotonic()
-            session = session_for(name, self.settings)
-            LOG.info("model loaded", extra={"worker": self.name, "model": name,
-                                            "provider": session.providers[0],
-                                            "seconds": round(time.monotonic() - began, 3)})
-        return names
+    def start(self) -> None:
+        """Start the job process (its models loaded) and say that this worker is alive."""
+        self.runner.start()
+        self._beat()
+
+    def close(self) -> None:
+        """End the job process, the heartbeat and the temporary folder."""
+        self.runner.close()
+        self.scratch.close()
+        with contextlib.suppress(sa.exc.OperationalError):
+            self.presence.leave(self.name)
 
     def run(self, stop: threading.Event, *, idle: float = IDLE) -> int:
         """Run jobs and deliver webhooks until ``stop`` is set (between jobs); return how many
         jobs ran. While the job database is unreachable, wait for it."""
         done, pause = 0, OUTAGE[0]
         self.stop = stop
-        deliveries = threading.Thread(target=self._deliver_until, args=(stop, idle),
-                                      name="webhooks", daemon=True)  # fmt: skip
-        deliveries.start()
+        helpers = [threading.Thread(target=self._deliver_until, args=(stop, idle),
+                                    name="webhooks", daemon=True),
+                   threading.Thread(target=self._beat_until, args=(stop,), name="presence",
+                                    daemon=True)]  # fmt: skip
+        for helper in helpers:
+            helper.start()
         while not stop.is_set():
             try:
                 ran = self.run_one()
@@ -95,7 +142,8 @@ class Worker:
                 done += 1
             else:
                 self.queue.wait(idle)
-        deliveries.join()
+        for helper in helpers:
+            helper.join()
         return done
 
     def run_one(self) -> Job | None:
@@ -104,43 +152,49 @@ class Worker:
         if job is None:
             return None
         began = time.monotonic()
+        destination = storage.locate(job.spec["destination"])
         if job.attempts > 1:  # an earlier attempt may have died mid-write
-            storage.remove_spools(storage.locate(job.spec["destination"]))
+            storage.remove_spools(destination)
         stop = threading.Event()
         progress = [0.0]
         beating = threading.Thread(target=self._heartbeat, args=(job, stop, progress),
                                    name=f"heartbeat-{job.id}", daemon=True)  # fmt: skip
         beating.start()
-        fail = functools.partial(self.queue.fail, job.id, self.name)
-        record: Callable[[], Any]
+        self._beat(job.id)
         try:
-            outcome = api.run(job.spec["source"], job.spec["destination"],
-                              job.spec.get("pipeline"), settings=self.settings,
-                              progress=lambda share: progress.__setitem__(0, share),
-                              stop=stop)  # fmt: skip
-        except Cancelled as exc:
-            record = functools.partial(self._stopped, job, str(exc))
-        except RETRYABLE as exc:
-            record = functools.partial(fail, str(exc), exc.kind)
-        except PixelmillError as exc:
-            record = functools.partial(fail, str(exc), exc.kind, retry=False)
-        except Exception as exc:  # noqa: BLE001  a bug: retried, then dead; the worker goes on
-            record = functools.partial(fail, f"{type(exc).__name__}: {exc}", "internal")
-        else:
-            telemetry.succeeded(outcome, "job")
-            record = functools.partial(self.queue.complete, job.id, self.name, _result(outcome))
+            with self.scratch.folder(job.id) as spool:
+                attempt = self.runner.run(
+                    job.spec, dataclasses.replace(self.settings, tmp_dir=spool),
+                    lambda: stop.is_set() or self.stop.is_set(),
+                    lambda share: progress.__setitem__(0, share))  # fmt: skip
         finally:
             stop.set()
             beating.join()
-        ended = self._record(record, job.id)
+        if attempt.state != "succeeded":
+            storage.remove_spools(destination)
+        ended = self._record(self._recording(job, attempt), job.id)
+        self.done += 1
         if ended.state != "succeeded" and ended.error_kind:
             telemetry.failed(ended.error_kind, "job")
+        if attempt.state == "crashed":
+            telemetry.CRASHES.labels(attempt.cause).inc()
         LOG.info("job %s", ended.state, extra={
             "job": job.id, "worker": self.name, "state": ended.state, "attempt": job.attempts,
             "seconds": round(time.monotonic() - began, 3), "error_kind": ended.error_kind,
             "error": ended.error, "timings": (ended.result or {}).get("timings"),
         })  # fmt: skip
         return ended
+
+    def _recording(self, job: Job, attempt: Ended) -> Callable[[], Any]:
+        """What records an attempt's end in the queue."""
+        if attempt.state == "succeeded":
+            telemetry.succeeded(attempt.outcome, "job")
+            return functools.partial(self.queue.complete, job.id, self.name,
+                                     _result(attempt.outcome))  # fmt: skip
+        if attempt.state == "cancelled":
+            return functools.partial(self._stopped, job, attempt.message)
+        return functools.partial(self.queue.fail, job.id, self.name, attempt.message,
+                                 attempt.kind, retry=attempt.retry)  # fmt: skip
 
     def deliver_one(self) -> bool:
         """Deliver one due webhook; whether there was one."""
@@ -154,6 +208,15 @@ class Worker:
         LOG.info("webhook %s", status, extra={"job": job.id, "worker": self.name,
                                               "attempt": job.webhook_attempts + 1})  # fmt: skip
         return True
+
+    def _beat(self, job: str | None = None) -> None:
+        """Say that this worker is alive (the database may be away: the next beat will)."""
+        with contextlib.suppress(sa.exc.OperationalError):
+            self.presence.beat(self.name, self.service, self.runner.pid, job, self.done)
+
+    def _beat_until(self, stop: threading.Event) -> None:
+        while not stop.wait(BEAT):
+            self._beat()
 
     def _deliver_until(self, stop: threading.Event, idle: float) -> None:
         """Deliver webhooks beside the jobs (a slow receiver never holds a job back)."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from pixelmill.errors import ModelError
 
 COLOURS = ("rgb", "gray")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+"""What a model may be called: its files are NAME.onnx and NAME.json in a models folder."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,9 @@ class Manifest:
     description: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not NAME.fullmatch(self.name):
+            raise ModelError(f"model name {self.name!r}: a name of 1 to 100 letters, digits, "
+                             "'.', '_' or '-', starting with a letter or digit (no folders)")
         problems = []
         if self.scale not in (1, 2, 3, 4, 8):
             problems.append(f"scale {self.scale} is not one of 1, 2, 3, 4, 8")

@@ -2,14 +2,16 @@
 URLs or an uploaded file), follow them, list them, cancel them, download their outputs.
 
 The API only checks requests and writes rows: workers (``pixelmill worker``) run the jobs.
-Sources and destinations must lie inside the service's storage (a folder or a storage URL):
-uploads are kept under ``uploads/``, outputs go to ``outputs/`` unless a destination is given,
-so a caller can never make the service read or write anywhere else. Every refusal is a JSON
-body ``{"detail": {"kind": …, "message": …}}`` with a 4xx status.
+Sources and destinations must lie inside the caller's part of the service's storage (see
+:mod:`pixelmill.service.areas`): uploads are kept under ``uploads/``, outputs go to
+``outputs/`` unless a destination is given, so a caller can never make the service read or
+write anywhere else. Every field is bounded (:mod:`pixelmill.service.requests`), and every
+refusal is a JSON body ``{"detail": {"kind": …, "message": …}}`` with a 4xx status.
 
 Once an API key exists, ``/v1`` wants one (see :mod:`pixelmill.service.auth`), each key's rate
-and upload limits apply, and each key sees its own jobs alone. Request bodies over ``max_upload_bytes`` are refused from their
-``Content-Length`` before they are read, or as soon as they pass it when it is not given.
+and upload limits apply, and each key sees its own jobs and files alone. Request bodies are
+refused from their ``Content-Length`` before they are read, or as soon as they pass their
+limit when it is not given: ``max_upload_bytes`` for uploads, a mebibyte for anything else.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import os
 import time
 import uuid
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from fastapi import (
@@ -33,23 +36,35 @@ from fastapi import (
     UploadFile,
 )
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pixelmill import __version__, storage
 from pixelmill.config import Settings
 from pixelmill.engine import output_suffix
 from pixelmill.errors import LimitError, PixelmillError, UsageError
+from pixelmill.jobs.presence import Presence
 from pixelmill.jobs.queue import FINAL, STATES, Job, JobQueue
 from pixelmill.pipeline import Pipeline
 from pixelmill.service import metrics, ondemand
+from pixelmill.service.areas import Area, area_for
 from pixelmill.service.auth import ApiKeys, Key, KeyGuard
 from pixelmill.service.limits import BodyLimit
+from pixelmill.service.requests import (
+    PIPELINE_TEXT,
+    PRIORITY,
+    URL_TEXT,
+    IdempotencyKey,
+    JobRequest,
+    fill_template,
+    refused,
+)
 from pixelmill.storage import Location
 from pixelmill.storage.hosts import refusal
 
-STATUS = {"pipeline": 422, "model": 422, "usage": 400, "storage": 400, "input": 400,
-          "limit": 413}  # fmt: skip
+STATUS = {"pipeline": 422, "model": 422, "usage": 400, "storage": 400, "not-found": 400,
+          "input": 400, "limit": 413}  # fmt: skip
 """HTTP status of each refusal, by error kind."""
 CHUNK = 1 << 20
 MAX_WAIT = 60.0
@@ -59,35 +74,30 @@ WAIT_POLL = 0.2
 State = Literal[STATES]  # type: ignore[valid-type]
 
 
-class JobRequest(BaseModel):
-    """A job, or a batch of jobs (one per source), on files already in the storage."""
-
-    sources: list[str] = Field(
-        min_length=1, max_length=10_000, description="URLs or paths inside the service's storage")
-    pipeline: str | list[dict[str, Any]] = Field(
-        "", description="text form (resize:fit:512/encode:webp) or JSON form")
-    destination: str | None = Field(
-        None, description="output URL or template with {id}, {stem}, {ext} (default: "
-        "outputs/{id}/{stem}{ext} in the storage)")  # fmt: skip
-    priority: int = Field(0, ge=-1000, le=1000)
-    idempotency_key: str | None = Field(None, max_length=200)
-    webhook: str | None = Field(None, max_length=2000, description="http(s) URL called with "
-                                "the job (JSON, signed) when it ends")  # fmt: skip
-
-
-def create_app(settings: Settings) -> FastAPI:
-    """The API over the job database and storage of ``settings``."""
+def create_app(settings: Settings, service: str | None = None) -> FastAPI:
+    """The API over the job database and storage of ``settings``; ``service`` names the
+    ``serve`` whose workers ``/readyz`` waits for (None: any worker of the database)."""
     app = FastAPI(title="pixelmill", version=__version__,
                   description="Image pipelines as jobs: submit, follow, download.")  # fmt: skip
     queue = JobQueue(settings.job_database)
     keys = ApiKeys(queue.engine)
+    presence = Presence(queue.engine)
     root = storage.locate(settings.storage_root)
     v1 = APIRouter(prefix="/v1")
+    app.add_exception_handler(RequestValidationError, refused)
 
     @app.exception_handler(PixelmillError)
-    def refused(request: Request, exc: PixelmillError) -> JSONResponse:
+    def failed(request: Request, exc: PixelmillError) -> JSONResponse:
         return JSONResponse({"detail": {"kind": exc.kind, "message": str(exc)}},
                             status_code=STATUS.get(exc.kind, 500))  # fmt: skip
+
+    @app.exception_handler(StarletteHTTPException)
+    def answered(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail
+        if not isinstance(detail, dict):  # FastAPI's own (a body it could not parse, say)
+            detail = {"kind": "request", "message": str(detail)}
+        return JSONResponse({"detail": detail}, status_code=exc.status_code,
+                            headers=exc.headers)  # fmt: skip
 
     @app.exception_handler(sa.exc.OperationalError)
     def unavailable(request: Request, exc: sa.exc.OperationalError) -> JSONResponse:
@@ -99,7 +109,8 @@ def create_app(settings: Settings) -> FastAPI:
     def submit(body: JobRequest, request: Request) -> dict[str, Any]:
         """Queue one job per source; several sources make a batch."""
         pipeline = Pipeline.parse(body.pipeline)
-        sources = [_inside(root, source, "source") for source in body.sources]
+        area = area_for(root, request.state.key)
+        sources = [area.locate(source, "source") for source in body.sources]
         _check_webhook(body.webhook, settings)
         batch = uuid.uuid4().hex if len(sources) > 1 else None
         made = []
@@ -107,34 +118,36 @@ def create_app(settings: Settings) -> FastAPI:
             key = body.idempotency_key
             if key and batch:
                 key = f"{key}/{index}"
-            made.append(_queue(queue, root, source, pipeline, body.destination,
+            made.append(_queue(queue, area, source, pipeline, body.destination,
                                priority=body.priority, key=key, batch=batch,
-                               webhook=body.webhook, owner=_owner(request)))  # fmt: skip
+                               webhook=body.webhook, owner=_owner(request),
+                               max_attempts=settings.job_attempts))  # fmt: skip
         if batch is None:
             return made[0].describe()
         return {"batch": batch, "jobs": [job.describe() for job in made]}
 
     @v1.post("/jobs/upload", status_code=202)
     def upload(request: Request, file: Annotated[UploadFile, File(description="the image")],
-               pipeline: Annotated[str, Form()] = "",
-               priority: Annotated[int, Form(ge=-1000, le=1000)] = 0,
-               idempotency_key: Annotated[str | None, Form(max_length=200)] = None,
-               webhook: Annotated[str | None, Form(max_length=2000)] = None,
+               pipeline: Annotated[str, Form(max_length=PIPELINE_TEXT)] = "",
+               priority: Annotated[int, Form(ge=PRIORITY[0], le=PRIORITY[1])] = 0,
+               idempotency_key: Annotated[IdempotencyKey | None, Form()] = None,
+               webhook: Annotated[str | None, Form(max_length=URL_TEXT)] = None,
                ) -> dict[str, Any]:  # fmt: skip
         """Upload an image and queue one job on it."""
         parsed = Pipeline.parse(pipeline)
         _check_webhook(webhook, settings)
         name = os.path.basename(file.filename or "") or "upload"
-        if name.startswith("."):
-            raise UsageError(f"upload name {name!r}: give the file a plain name")
-        target = root.child(f"uploads/{uuid.uuid4().hex}/{name}")
+        if name.startswith(".") or len(name) > 255:
+            raise UsageError(f"upload name {name[:255]!r}: give the file a plain, short name")
         key: Key | None = request.state.key
+        area = area_for(root, key)
+        target = area.locate(f"uploads/{uuid.uuid4().hex}/{name}", "upload")
         limit = min(settings.max_bytes, settings.max_upload_bytes,
                     (key and key.max_bytes) or settings.max_bytes)  # fmt: skip
         _save(file, target, limit, settings.tmp_dir)
-        return _queue(queue, root, target, parsed, None, priority=priority,
-                      key=idempotency_key, webhook=webhook,
-                      owner=_owner(request)).describe()  # fmt: skip
+        return _queue(queue, area, target, parsed, None, priority=priority,
+                      key=idempotency_key, webhook=webhook, owner=_owner(request),
+                      max_attempts=settings.job_attempts).describe()  # fmt: skip
 
     @v1.get("/jobs/{job_id}")
     async def show(job_id: str, request: Request,
@@ -175,7 +188,10 @@ def create_app(settings: Settings) -> FastAPI:
         media = mimetypes.guess_type(loc.name)[0] or "application/octet-stream"
         if loc.is_local:
             return FileResponse(loc.path, media_type=media, filename=loc.name)
-        return StreamingResponse(storage.chunks(loc), media_type=media)
+        size = storage.input_size(loc)
+        headers = {"Content-Disposition": _attachment(loc.name),
+                   **({"Content-Length": str(size)} if size is not None else {})}  # fmt: skip
+        return StreamingResponse(storage.chunks(loc), media_type=media, headers=headers)
 
     app.include_router(v1)
     app.include_router(ondemand.router(settings, root))
@@ -188,11 +204,22 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/readyz")
-    def readyz() -> dict[str, Any]:
-        """Ready when the job database answers (503 when it does not)."""
-        return {"status": "ok", "jobs": queue.counts()}
+    def readyz() -> JSONResponse:
+        """Ready when the job database answers and a worker (of this service, when it
+        started any) has lately said that it is alive; else 503."""
+        counts, alive = queue.counts(), presence.fresh(service)
+        body = {"status": "ok" if alive else "no worker is alive", "jobs": counts,
+                "workers": len(alive)}  # fmt: skip
+        return JSONResponse(body, status_code=200 if alive else 503)
 
     return app
+
+
+def _attachment(name: str) -> str:
+    """A ``Content-Disposition`` naming the file, as Starlette's own file answers do."""
+    quoted = quote(name)
+    return (f'attachment; filename="{name}"' if quoted == name
+            else f"attachment; filename*=utf-8''{quoted}")  # fmt: skip
 
 
 def _check_webhook(url: str | None, settings: Settings) -> None:
@@ -200,28 +227,17 @@ def _check_webhook(url: str | None, settings: Settings) -> None:
         raise UsageError(f"webhook {why}")
 
 
-def _queue(queue: JobQueue, root: Location, source: Location, pipeline: Pipeline,
+def _queue(queue: JobQueue, area: Area, source: Location, pipeline: Pipeline,
            destination: str | None, **options: Any) -> Job:
     """Queue one job; ``options`` are those of :meth:`JobQueue.submit`."""
     job_id = uuid.uuid4().hex
     stem, ext = os.path.splitext(source.name)[0], output_suffix(pipeline, source.name)
-    template = destination or "outputs/{id}/{stem}{ext}"
-    try:
-        named = template.format(id=job_id, stem=stem, ext=ext)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise UsageError(f"destination {template!r}: only {{id}}, {{stem}} and {{ext}} may be "
-                         f"filled in ({exc})") from None  # fmt: skip
-    target = _inside(root, named, "destination")
-    spec = {"source": source.url, "destination": target.url, "pipeline": str(pipeline)}
+    named = fill_template(destination or "outputs/{id}/{stem}{ext}", id=job_id, stem=stem,
+                          ext=ext)  # fmt: skip
+    target = area.locate(named, "destination")
+    spec = {"source": source.url, "destination": target.url, "pipeline": str(pipeline),
+            "scope": area.spec()}  # fmt: skip
     return queue.submit(spec, job_id=job_id, **options)
-
-
-def _inside(root: Location, url: str, what: str) -> Location:
-    """``url`` as a location inside the service's storage, or a refusal."""
-    loc = storage.locate(url if "://" in url or url.startswith("/") else root.child(url).url)
-    if not root.contains(loc) or loc.url == root.url:
-        raise UsageError(f"{what} {url!r} is outside the service's storage ({root})")
-    return loc
 
 
 def _save(upload: UploadFile, target: Location, limit: int, tmp_dir: str | None) -> None:

@@ -5,7 +5,8 @@ A key is 32 random bytes shown once when it is made (``pixelmill keys add``); th
 its SHA-256 only, which is enough for a secret of that strength (no salt or slow hash needed:
 there is nothing to guess). While no key exists the API is open, as suits one machine on
 loopback; the first key closes it. Callers send ``Authorization: Bearer KEY`` or
-``X-API-Key: KEY``.
+``X-API-Key: KEY``. A key's name is also its folder in the storage (``keys/NAME/``), where its
+uploads and outputs go; ``prefixes`` grant it more of the storage.
 
 Rates are token buckets kept in each API process (a key's limit applies per process): a key
 with ``rate`` requests per minute may burst that many, then gets ``429`` with ``Retry-After``.
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import math
+import re
 import secrets
 import threading
 import time
@@ -31,8 +34,11 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 
 from pixelmill.errors import UsageError
+from pixelmill.jobs.queue import add_missing_columns
 
 PREFIX = "pm_"
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+"""What a key may be called: its name is a folder of the storage."""
 
 metadata = sa.MetaData()
 keys = sa.Table(
@@ -42,6 +48,7 @@ keys = sa.Table(
     sa.Column("rate", sa.Integer),
     sa.Column("max_bytes", sa.BigInteger),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("prefixes", sa.Text),
 )  # fmt: skip
 
 
@@ -55,6 +62,13 @@ class Key:
     max_bytes: int | None
     """Largest upload in bytes, or None for the service's limit."""
     created_at: float
+    prefixes: tuple[str, ...] = ()
+    """Where in the storage it may read and write besides its own folder."""
+
+    @classmethod
+    def from_row(cls, row: Any) -> Key:
+        return cls(row.name, row.rate, row.max_bytes, row.created_at,
+                   tuple(json.loads(row.prefixes or "[]")))  # fmt: skip
 
 
 class ApiKeys:
@@ -63,19 +77,22 @@ class ApiKeys:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         metadata.create_all(engine)
+        add_missing_columns(engine, keys)
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def add(self, name: str, rate: int | None = None, max_bytes: int | None = None) -> str:
+    def add(self, name: str, rate: int | None = None, max_bytes: int | None = None,
+            prefixes: tuple[str, ...] = ()) -> str:  # fmt: skip
         """Make a key; the secret is returned once and cannot be read back."""
-        if not name or len(name) > 100:
-            raise UsageError("a key's name must have 1 to 100 characters")
+        if not NAME.fullmatch(name):
+            raise UsageError(f"a key's name is its storage folder: 1 to 100 letters, digits, "
+                             f"'.', '_' or '-', not starting with '.' or '-' (not {name!r})")
         for label, value in (("rate", rate), ("max_bytes", max_bytes)):
             if value is not None and value < 1:
                 raise UsageError(f"{label} must be at least 1, not {value}")
         secret = PREFIX + secrets.token_urlsafe(32)
         row = {"name": name, "digest": _digest(secret), "rate": rate, "max_bytes": max_bytes,
-               "created_at": time.time()}  # fmt: skip
+               "created_at": time.time(), "prefixes": json.dumps(list(prefixes))}  # fmt: skip
         with self.engine.begin() as db:
             if db.execute(sa.select(keys.c.name).where(keys.c.name == name)).first():
                 raise UsageError(f"a key named {name!r} exists; revoke it first")
@@ -90,7 +107,7 @@ class ApiKeys:
     def list(self) -> list[Key]:
         with self.engine.connect() as db:
             rows = db.execute(sa.select(keys).order_by(keys.c.name)).all()
-        return [Key(r.name, r.rate, r.max_bytes, r.created_at) for r in rows]
+        return [Key.from_row(row) for row in rows]
 
     def required(self) -> bool:
         """Whether callers must give a key (one exists)."""
@@ -104,7 +121,7 @@ class ApiKeys:
             row = db.execute(sa.select(keys).where(keys.c.digest == digest)).first()
         if row is None or not hmac.compare_digest(row.digest, digest):
             return None
-        return Key(row.name, row.rate, row.max_bytes, row.created_at)
+        return Key.from_row(row)
 
     def spend(self, key: Key) -> float:
         """Take one request from the key's bucket: 0 when allowed, else seconds to wait."""

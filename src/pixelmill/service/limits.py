@@ -1,7 +1,8 @@
 """The ceiling on request bodies, as ASGI middleware: a body whose ``Content-Length`` is over
 the limit is refused before a byte of it is read, and one sent without a length (chunked) is
 answered with the same ``413`` as soon as it passes the limit; the application then sees the
-client gone and stops reading (what it would answer is dropped).
+client gone and stops reading (what it would answer is dropped). Uploads (multipart forms,
+streamed to disk) have one limit, every other body (JSON, parsed whole in memory) a small one.
 
 Written here because Starlette has no body limit of its own; the check must stand in front of
 the parser, so it cannot be a route dependency.
@@ -12,22 +13,28 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pixelmill.service.requests import JSON_BYTES
+
 Scope = dict[str, Any]
 Receive = Any
 Send = Any
 
 
 class BodyLimit:
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: Any, limit: int, other: int = JSON_BYTES) -> None:
+        """``limit`` bytes for uploads (multipart forms), ``other`` for any other body."""
+        self.app, self.uploads, self.other = app, limit, other
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(send)
+        headers = dict(scope["headers"])
+        form = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
+        limit, setting = (self.uploads, "max_upload_bytes") if form else (self.other, "")
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _refuse(send, limit, setting)
             return
         seen, started, refused = 0, False, False
 
@@ -35,10 +42,10 @@ class BodyLimit:
             nonlocal seen, refused
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit and not refused:
+            if seen > limit and not refused:
                 refused = True
                 if not started:
-                    await self._refuse(send)
+                    await _refuse(send, limit, setting)
                 return {"type": "http.disconnect"}  # the app stops reading; its answer is dropped
             return message
 
@@ -55,10 +62,12 @@ class BodyLimit:
             if not refused:
                 raise
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"detail": {"kind": "limit", "message": "the request body is over "
-                                      f"the limit of {self.limit:,} bytes (max_upload_bytes)"}})
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})  # fmt: skip
-        await send({"type": "http.response.body", "body": body.encode()})
+
+async def _refuse(send: Send, limit: int, setting: str) -> None:
+    named = f" ({setting})" if setting else " (uploads are multipart forms)"
+    body = json.dumps({"detail": {"kind": "limit", "message": "the request body is over the "
+                                  f"limit of {limit:,} bytes{named}"}})
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body.encode()})

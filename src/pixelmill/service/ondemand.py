@@ -6,13 +6,17 @@ request and served from the storage's cache after.
 - ``signature`` is the unpadded base64url of HMAC-SHA256 over ``{pipeline}/{source}`` (the
   path after it), checked in constant time against every configured key: the first signs, the
   others still verify, for rotation. Without keys the endpoint refuses everything.
-- Sources must lie below a configured prefix (default: the service's storage). An http(s)
-  source whose host resolves to a loopback, link-local or private address is refused unless
-  allowed (no SSRF through the service).
+- Sources must lie below a configured prefix (default: the service's storage), with symbolic
+  links resolved, and outside the service's own areas (the cache). An http(s) source whose host
+  resolves to a loopback, link-local or private address is refused unless allowed (no SSRF
+  through the service).
 - Results are cached in the storage under ``cache/`` with a key of the source's bytes, the
   canonical pipeline and the versions of its models, so a changed source or model renders anew
-  while an unchanged one is never rendered twice. Responses carry an ``ETag`` (the key),
-  ``Cache-Control`` and ``Vary: Accept``; ``If-None-Match`` gets ``304``.
+  while an unchanged one is never rendered twice. The key is an HMAC with a secret derived from
+  the first signing key: nobody without it can tell a render's name in the cache (so nobody
+  could plant a file there for a URL to serve; jobs may not write there anyway). Responses
+  carry an ``ETag`` (the key), ``Cache-Control`` and ``Vary: Accept``; ``If-None-Match`` gets
+  ``304``.
 - A repeat of a render kept in a local cache, from a local source, is answered on the event
   loop from memory after one ``stat`` of the source (see :class:`Hits`); anything else is worked
   out in a thread.
@@ -46,8 +50,10 @@ from pixelmill.engine import output_suffix, settle_format
 from pixelmill.errors import PixelmillError, StorageError
 from pixelmill.jobs import telemetry
 from pixelmill.pipeline import Pipeline, Step
+from pixelmill.errors import UsageError
 from pixelmill.pipeline.formats import FORMAT_ALIASES
-from pixelmill.storage import Location
+from pixelmill.service.areas import RESERVED
+from pixelmill.storage import Location, Scope
 from pixelmill.storage.hosts import refusal
 
 CACHE_CONTROL = "public, max-age=86400"
@@ -79,8 +85,11 @@ def router(settings: Settings, root: Location) -> APIRouter:
     """The ``/img`` endpoint over ``settings``' keys, sources and the storage ``root``."""
     routes = APIRouter()
     keys = [k.strip() for k in (settings.signing_keys or "").split(",") if k.strip()]
-    prefixes = [storage.locate(p.strip()) for p in (settings.sources or root.url).split(",")
-                if p.strip()]  # fmt: skip
+    prefixes = tuple(storage.locate(p.strip()) for p in (settings.sources or root.url).split(",")
+                     if p.strip())  # fmt: skip
+    sources = Scope(prefixes, tuple(root.child(name) for name in RESERVED))
+    secret = (hmac.new(keys[0].encode(), b"pixelmill render cache", hashlib.sha256).digest()
+              if keys else b"")  # fmt: skip
 
     hits = Hits()
 
@@ -105,10 +114,10 @@ def router(settings: Settings, root: Location) -> APIRouter:
     def answer(rest: str, raw: str, accept: str, given: Headers) -> Response:
         """Parse, hash, render or find in the cache; remember what the fast path may serve."""
         text, _, encoded = rest.rpartition("/")
-        source = _source(encoded, prefixes, settings.allow_private_hosts)
+        source = _source(encoded, sources, settings.allow_private_hosts)
         pipeline = _encoded(settle_format(Pipeline.parse(text), source.name, accept), source)
         version = storage.version(source)  # before the digest: a change after it renders anew
-        key = _cache_key(source, pipeline, settings)
+        key = _cache_key(source, pipeline, settings, secret)
         cached = root.child(f"cache/{key[:2]}/{key}{output_suffix(pipeline, source.name)}")
         headers = {"ETag": f'"{key}"', "Cache-Control": CACHE_CONTROL, "Vary": "Accept"}
         if given.get("if-none-match") == headers["ETag"]:
@@ -213,7 +222,7 @@ def _encoded(pipeline: Pipeline, source: Location) -> Pipeline:
     return Pipeline((*pipeline.steps, Step.make("encode", format=FORMAT_ALIASES.get(fmt, fmt))))
 
 
-def _source(encoded: str, prefixes: list[Location], allow_private: bool) -> Location:
+def _source(encoded: str, sources: Scope, allow_private: bool) -> Location:
     try:
         padded = encoded + "=" * (-len(encoded) % 4)
         text = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
@@ -222,10 +231,10 @@ def _source(encoded: str, prefixes: list[Location], allow_private: bool) -> Loca
     except (binascii.Error, ValueError):
         raise HTTPException(400, {"kind": "usage", "message": "the source is not base64url "
                                   "of a path or URL"}) from None  # fmt: skip
-    source = storage.locate(text)
-    if not any(prefix.contains(source) and prefix.url != source.url for prefix in prefixes):
-        raise HTTPException(403, {"kind": "source", "message": f"source {text!r} is not "
-                                  "below an allowed prefix"})  # fmt: skip
+    try:
+        source = sources.check(storage.locate(text), "source")
+    except (UsageError, StorageError) as exc:
+        raise HTTPException(403, {"kind": "source", "message": str(exc)}) from None
     if source.url.startswith(("http:", "https:")):
         refused = refusal(source.url, allow_private)
         if refused:
@@ -252,11 +261,12 @@ def _hash(source: Location) -> str:
     return digest.hexdigest()
 
 
-def _cache_key(source: Location, pipeline: Pipeline, settings: Settings) -> str:
-    """SHA-256 of the source's bytes, the canonical pipeline and its models' versions."""
+def _cache_key(source: Location, pipeline: Pipeline, settings: Settings, secret: bytes) -> str:
+    """HMAC-SHA256 with ``secret`` of the source's bytes, the canonical pipeline and its
+    models' versions."""
     from pixelmill.models import find
 
-    digest = hashlib.sha256(_content_digest(source).encode())
+    digest = hmac.new(secret, _content_digest(source).encode(), hashlib.sha256)
     digest.update(str(pipeline).encode())
     for step in pipeline.steps:
         if step.op == "model":

@@ -14,6 +14,7 @@ from pixelmill.storage.location import (
     remove_spools,
     version,
 )
+from pixelmill.storage.scope import Scope, resolved
 
 __all__ = [
     "Location",
@@ -27,5 +28,7 @@ __all__ = [
     "open_input",
     "read_bytes",
     "remove_spools",
+    "resolved",
+    "Scope",
     "version",
 ]

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from pixelmill.errors import LimitError, PixelmillError, StorageError
+from pixelmill.errors import LimitError, NotFoundError, PixelmillError, StorageError
 
 ATOMIC_PUT = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "memory", "dropbox"})
 """Protocols whose single upload only becomes visible once complete."""
@@ -119,8 +119,10 @@ def _storage_errors(loc: Location, doing: str) -> Iterator[None]:
         yield
     except PixelmillError:
         raise
-    except FileNotFoundError:
-        raise StorageError(f"{loc}: not found") from None
+    except FileNotFoundError as exc:
+        if isinstance(exc.__cause__, OSError):  # fsspec's http: the server could not be reached
+            raise StorageError(f"{loc}: {doing} failed: {exc.__cause__}") from None
+        raise NotFoundError(f"{loc}: not found") from None
     except IsADirectoryError:
         raise StorageError(f"{loc}: is a folder, not a file") from None
     except PermissionError:
