@@ -306,3 +306,33 @@ def test_a_job_waits_out_an_s3_outage_and_then_succeeds(s3: S3, folder: Folder, 
     assert folder.names("out") == ["o.webp"]
     assert decode(folder.fs, folder.url("out/o.webp")).width == 48
     queue.close()
+
+
+def test_outputs_in_s3_come_with_their_length_and_name(folder: Folder, tmp_path) -> None:
+    """A job's output downloaded from S3 storage carries ``Content-Length`` and a file name, as
+    one from local storage does; and a job may not escape its storage with '..' in a key."""
+    from fastapi.testclient import TestClient
+
+    from pixelmill.jobs.queue import JobQueue
+    from pixelmill.jobs.worker import Worker
+    from pixelmill.service.app import create_app
+
+    settings = Settings(data_dir=str(tmp_path / "data"), storage=folder.url("store"))
+    with TestClient(create_app(settings)) as client:
+        made = client.post("/v1/jobs/upload", data={"pipeline": "resize:fit:48/encode:webp"},
+                           files={"file": ("cat.png", photo(96, 64).pngsave_buffer())})  # fmt: skip
+        assert made.status_code == 202, made.text
+        escape = client.post("/v1/jobs", json={"sources": [made.json()["source"]],
+                                               "destination": "outputs/../../x.webp"})  # fmt: skip
+        assert escape.status_code == 400 and "'..'" in escape.json()["detail"]["message"]
+        queue = JobQueue(settings.job_database)
+        worker = Worker(queue, settings, name="w")
+        try:
+            assert worker.run_one().state == "succeeded"
+        finally:
+            worker.close()
+            queue.close()
+        answer = client.get(f"/v1/jobs/{made.json()['id']}/output")
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/webp"
+    assert int(answer.headers["content-length"]) == len(answer.content) > 0
+    assert answer.headers["content-disposition"] == 'attachment; filename="cat.webp"'

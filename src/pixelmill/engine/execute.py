@@ -156,10 +156,20 @@ def execute(
     notes: list[str] = []
     clock = _Clock()
     opened: list[Source] = []
+    built: list[pyvips.Image] = []
+
+    def stop_computing() -> None:
+        """Make every computation of the run fail at its next region: the sources' and each
+        step's output (killing the sources alone lets the steps' buffers grow meanwhile)."""
+        for src in opened:
+            src.kill()
+        for image in built:
+            image.set_kill(True)
+
     with contextlib.ExitStack() as stack:
         watch = stack.enter_context(watchdog(
-            settings.time_limit - (time.monotonic() - started),
-            lambda: [src.kill() for src in opened], stop, settings.max_memory))  # fmt: skip
+            settings.time_limit - (time.monotonic() - started), stop_computing, stop,
+            settings.max_memory))  # fmt: skip
         try:
             src = stack.enter_context(codecs.open_source(source, settings))
             opened.append(src)
@@ -167,7 +177,7 @@ def execute(
             clock.lap("open")
             _stop_if_interrupted(watch, source, settings)
             cost.check(steps, src.upright_size, settings, source)
-            ctx = _Context(settings, stack, notes, progress, source, clock, watch)
+            ctx = _Context(settings, stack, notes, progress, source, clock, watch, built)
             if reference is not None:
                 truth = stack.enter_context(codecs.open_source(reference, settings))
                 opened.append(truth)
@@ -245,6 +255,8 @@ class _Context:
     source: Location
     clock: _Clock
     watch: Watch
+    built: list[pyvips.Image]
+    """Each step's output, so that stopping the run stops all of them."""
     reference: pyvips.Image | None = None
     """The run's reference image for quality gates, if given."""
     verdicts: list[qc.Verdict] = field(default_factory=list)
@@ -282,6 +294,7 @@ def _graph(src: Source, steps: list[Step], ctx: _Context) -> pyvips.Image:
             image = _model(image, step, ctx, random_after(index + 1))
         else:
             image = OPS[step.op].apply(image, step)
+        ctx.built.append(image)
     return image
 
 

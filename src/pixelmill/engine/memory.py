@@ -1,4 +1,4 @@
-"""Keeping freed band buffers from piling up in the allocator.
+"""Keeping freed buffers from piling up in the allocator.
 
 glibc raises its mmap threshold each time a large block is freed (up to 32 MB); after that,
 band-sized buffers come from per-thread heaps, which fragment and are seldom given back. With
@@ -26,3 +26,14 @@ def return_large_blocks() -> bool:
         return bool(ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK))
     except (OSError, AttributeError):
         return False
+
+
+def give_back() -> None:
+    """Return the allocator's free memory to the system (glibc's ``malloc_trim``): after a run
+    that held a lot (one stopped at the memory budget, say), its freed buffers would otherwise
+    stay resident in the heaps of the threads that held them, and count against the next run.
+    Nothing where the C library has no ``malloc_trim``."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass

@@ -14,7 +14,8 @@ the child:
   margin).
 
 A child that died is replaced before the next job, and so is one that ran :data:`MAX_JOBS`
-jobs, so that nothing a job leaks stays for long. Children are started with ``spawn``: a fork
+jobs or still holds more than ``MEMORY_MARGIN`` over its idle memory after a job, so that
+nothing a job leaks stays for long. Children are started with ``spawn``: a fork
 of a worker with threads (heartbeats, webhooks, onnxruntime's pools) could inherit locks held
 by threads that do not exist in the child.
 """
@@ -33,6 +34,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from pixelmill.config import MEMORY_MARGIN, Settings
+from pixelmill.engine.memory import give_back
 from pixelmill.engine.watchdog import resident_bytes
 from pixelmill.errors import Cancelled, NotFoundError, PixelmillError, StorageError
 
@@ -119,9 +121,12 @@ class Runner:
         while True:
             if self._conn.poll(POLL):
                 try:
-                    return self._conn.recv()
+                    ended = self._conn.recv()
                 except (EOFError, OSError):
                     return self._crashed()
+                if (resident_bytes(self._process.pid) or 0) > self._idle + MEMORY_MARGIN:
+                    self._done = MAX_JOBS  # replaced before the next job
+                return ended
             if not self._process.is_alive():
                 return self._crashed()
             progress(self._progress.value)
@@ -212,6 +217,7 @@ def _attempt(job: Callable[..., Any], spec: dict[str, Any], settings: Settings, 
         return Ended("failed", "internal", f"{type(exc).__name__}: {exc}", retry=True)
     finally:
         tempfile.tempdir = None
+        give_back()  # the next job starts from what the process holds idle
 
 
 def _end_with(parent: int) -> None:
