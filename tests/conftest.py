@@ -50,6 +50,16 @@ def make_image(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
+def queue(tmp_path: Path):
+    """A job queue in a SQLite database of its own."""
+    from pixelmill.jobs.queue import JobQueue
+
+    made = JobQueue(f"sqlite:///{tmp_path / 'jobs.db'}")
+    yield made
+    made.close()
+
+
+@pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
     """Run ``pixelmill ARGS…`` in-process; returns (exit code, stdout, stderr)."""
 

@@ -22,13 +22,6 @@ PLUGINS = str(Path(__file__).parent / "plugins")
 
 
 @pytest.fixture
-def queue(tmp_path):
-    made = JobQueue(f"sqlite:///{tmp_path / 'jobs.db'}")
-    yield made
-    made.close()
-
-
-@pytest.fixture
 def worker(queue, tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", PLUGINS)  # the job process imports the test steps
     made = Worker(queue, Settings(max_memory=256 * 1024**2, time_limit=2.0,

@@ -16,8 +16,8 @@ __all__ = [
     "open_source",
     "prepare",
     "to_srgb",
+    "warnings",
     "without_fields",
     "write",
-    "warnings",
     "write_buffer",
 ]

@@ -47,10 +47,9 @@ from starlette.datastructures import Headers
 from pixelmill import api, storage
 from pixelmill.config import Settings
 from pixelmill.engine import output_suffix, settle_format
-from pixelmill.errors import PixelmillError, StorageError
+from pixelmill.errors import PixelmillError, StorageError, UsageError
 from pixelmill.jobs import telemetry
 from pixelmill.pipeline import Pipeline, Step
-from pixelmill.errors import UsageError
 from pixelmill.pipeline.formats import FORMAT_ALIASES
 from pixelmill.service.areas import RESERVED
 from pixelmill.storage import Location, Scope

@@ -18,6 +18,7 @@ from pixelmill.storage.scope import Scope, resolved
 
 __all__ = [
     "Location",
+    "Scope",
     "atomic_output",
     "chunks",
     "exists",
@@ -29,6 +30,5 @@ __all__ = [
     "read_bytes",
     "remove_spools",
     "resolved",
-    "Scope",
     "version",
 ]
