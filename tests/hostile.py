@@ -27,11 +27,12 @@ def png_header(width: int, height: int, interlace: int = 0, idat: bytes | None =
             + chunk(b"IEND", b""))  # fmt: skip
 
 
-def gif_frame(screen: tuple[int, int], frame: tuple[int, int]) -> bytes:
-    """A GIF (about 30 bytes) whose logical screen and only frame have these sizes."""
+def gif_frames(screen: tuple[int, int], *frames: tuple[int, int]) -> bytes:
+    """A GIF whose logical screen and frames have these sizes."""
     out = b"GIF89a" + struct.pack("<HHBBB", *screen, 0, 0, 0)
-    out += b"\x2c" + struct.pack("<HHHHB", 0, 0, *frame, 0)
-    return out + b"\x02\x02\x4c\x01\x00\x3b"  # LZW: clear, end; no more data; trailer
+    for frame in frames:  # each: its descriptor, then LZW data holding a clear and an end code
+        out += b"\x2c" + struct.pack("<HHHHB", 0, 0, *frame, 0) + b"\x02\x02\x4c\x01\x00"
+    return out + b"\x3b"
 
 
 def progressive_jpeg(width: int, height: int) -> bytes:
@@ -125,8 +126,9 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "svg-named.jpg": svg_bomb,
     "native.jpg": vips_native,
     "native-truncated.v": lambda: vips_native()[:-40],
-    "gif-20000.jpg": lambda: gif_frame((20000, 20000), (20000, 20000)),
-    "gif-screen-1x1.gif": lambda: gif_frame((1, 1), (20000, 20000)),
+    "gif-20000.jpg": lambda: gif_frames((20000, 20000), (20000, 20000)),
+    "gif-screen-1x1.gif": lambda: gif_frames((1, 1), (20000, 20000)),
+    "gif-second-frame.gif": lambda: gif_frames((10, 10), (10, 10), (20000, 20000)),
     "progressive-30000.jpg": lambda: progressive_jpeg(30000, 30000),
     "interlaced-22000.png": lambda: png_header(22000, 22000, interlace=1),
     "ispe-30000.avif": lambda: avif_claiming(30000, 30000),
@@ -139,7 +141,7 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
                                        compression=8),
     "jpeg-cut-scan.jpg": cut_jpeg_scan,
     "png-bad-ihdr-crc.png": bad_ihdr_crc,
-    "gif-0x0.gif": lambda: gif_frame((0, 0), (0, 0)),
+    "gif-0x0.gif": lambda: gif_frames((0, 0), (0, 0)),
     "tall-1x60000.jpg": lambda: thin(1, 60000, ".jpg"),
     "wide-500000x1.png": lambda: thin(500000, 1, ".png"),
     "tall-1x500000.png": lambda: thin(1, 500000, ".png"),

@@ -62,6 +62,7 @@ CASES = [
      "decoding a GIF frame of 20000×20000 holds the whole image at once"),
     ("GIF whose frame outgrows its screen", "gif-screen-1x1.gif", "resize:fit:100", 4,
      "a GIF frame of 20000×20000"),
+    ("GIF whose second frame claims 20000²", "gif-second-frame.gif", "resize:fit:100", 0, ""),
     ("progressive JPEG claiming 30000²", "progressive-30000.jpg", "resize:fit:100", 4,
      "decoding a progressive JPEG of 30000×30000"),
     ("interlaced PNG of 22000²", "interlaced-22000.png", "resize:fit:100", 4,
@@ -121,6 +122,30 @@ def test_each_hostile_case_gets_its_code_one_line_and_bounded_memory(outcomes, n
     else:
         assert (Path(result["out"]) / "o.png").exists()
     assert result["held"] <= MAX_MEMORY + SLACK, f"{result['held'] / 2**20:.0f} MiB"
+
+
+def test_on_demand_urls_answer_each_hostile_file_with_its_status(tmp_path) -> None:
+    """The same files behind signed URLs, rendered in the API's own process: ``400`` for a
+    bad image, ``413`` past a limit, and the process goes on serving."""
+    from fastapi.testclient import TestClient
+
+    from pixelmill.config import Settings
+    from pixelmill.service.app import create_app
+    from pixelmill.service.ondemand import signed_path
+
+    settings = Settings(data_dir=str(tmp_path / "data"), signing_keys="k", max_memory=MAX_MEMORY)
+    sources = hostile.write(Path(settings.storage_root) / "in")
+    status = {3: 400, 4: 413}
+    with TestClient(create_app(settings)) as client:
+        for name, source, pipeline, code, says in CASES:
+            if pipeline != "resize:fit:100" or code not in status:
+                continue
+            answer = client.get(signed_path("k", "resize:fit:100/encode:png",
+                                            str(sources[source])))  # fmt: skip
+            assert answer.status_code == status[code], (name, answer.text)
+            assert says in answer.json()["detail"]["message"]
+        fine = client.get(signed_path("k", "resize:fit:100/encode:png", str(sources["photo.jpg"])))
+        assert fine.status_code == 200
 
 
 def test_the_default_strictness_and_what_each_level_lets_through(cli, tmp_path) -> None:

@@ -5,8 +5,8 @@ the header (:mod:`pixelmill.engine.cost`), the steps are chained without computi
 and the encoder pulls pixels through the graph into an atomic output, so memory follows the
 width of the image and the steps' windows, not its area. The watchdog
 (:mod:`pixelmill.engine.watchdog`) enforces the time limit from the header's read to the last
-byte written, and the memory budget, by killing every computation that reads the source;
-:func:`cancel` does the same for every run in the process (on a signal).
+byte written, and the memory budget, by killing the run's computations; :func:`cancel` does the
+same for every run in the process (on a signal).
 """
 
 from __future__ import annotations
