@@ -85,3 +85,15 @@ def test_folders_of_dead_workers_are_swept_and_live_ones_kept(tmp_path) -> None:
     alive.close()
     later.close()
     assert os.listdir(base) == []
+
+
+def test_a_broken_spec_fails_its_job_and_not_the_worker(queue, worker, tmp_path,
+                                                        make_image) -> None:  # fmt: skip
+    empty = queue.submit({"source": "", "destination": ""}, max_attempts=1)
+    shapeless = queue.submit({"pipeline": "flip"}, max_attempts=1)
+    good = queue.submit({"source": str(make_image("a.png")), "destination": str(tmp_path / "b.png")})
+    drain(queue, worker)
+    assert queue.get(empty.id).error == "empty path"
+    assert queue.get(shapeless.id).error_kind == "internal"
+    assert {queue.get(j.id).state for j in (empty, shapeless)} == {"dead"}
+    assert queue.get(good.id).state == "succeeded"

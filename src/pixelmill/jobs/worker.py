@@ -44,6 +44,7 @@ import sqlalchemy as sa
 
 from pixelmill import api, storage
 from pixelmill.config import Settings
+from pixelmill.errors import PixelmillError
 from pixelmill.jobs import telemetry, webhooks
 from pixelmill.jobs.presence import BEAT, Presence
 from pixelmill.jobs.queue import Job, JobQueue
@@ -152,9 +153,8 @@ class Worker:
         if job is None:
             return None
         began = time.monotonic()
-        destination = storage.locate(job.spec["destination"])
         if job.attempts > 1:  # an earlier attempt may have died mid-write
-            storage.remove_spools(destination)
+            _remove_spools(job)
         stop = threading.Event()
         progress = [0.0]
         beating = threading.Thread(target=self._heartbeat, args=(job, stop, progress),
@@ -171,7 +171,7 @@ class Worker:
             stop.set()
             beating.join()
         if attempt.state != "succeeded":
-            storage.remove_spools(destination)
+            _remove_spools(job)
         ended = self._record(self._recording(job, attempt), job.id)
         self.done += 1
         if ended.state != "succeeded" and ended.error_kind:
@@ -262,6 +262,13 @@ class Worker:
             self.queue.cancelled(job.id, self.name)
         elif current.lease_owner == self.name:  # the process was cancelled: let it be retried
             self.queue.fail(job.id, self.name, reason, "cancelled")
+
+
+def _remove_spools(job: Job) -> None:
+    """Remove what an interrupted write to the job's destination left beside it (a spec too
+    broken to name one fails in the job's process instead)."""
+    with contextlib.suppress(PixelmillError, KeyError, TypeError):
+        storage.remove_spools(storage.locate(job.spec["destination"]))
 
 
 def _result(outcome: Any) -> dict[str, Any]:
