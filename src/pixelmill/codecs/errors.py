@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from pixelmill.errors import InputError, LimitError, PixelmillError, StorageError
 
 DECODER_MARKERS = (
-    "VipsJpeg: premature", "VipsJpeg: Corrupt", "VipsJpeg: Bogus", "VipsJpeg: Invalid",
-    "jpegload", "vipspng: libpng read", "pngload", "spng", "webp2vips", "webpload",
+    "VipsJpeg:", "jpegload", "vipspng: libpng read", "pngload", "spng", "webp2vips", "webpload",
     "webp: unable to parse", "heifload", "heif: Invalid input", "tiff2vips", "tiffload",
     "gifload", "VipsForeignLoad", "load error",
 )  # fmt: skip

@@ -29,7 +29,8 @@ def describe_icc(profile: bytes) -> dict[str, Any]:
 
 def _description(profile: bytes) -> str | None:
     (count,) = struct.unpack_from(">I", profile, 128)
-    for index in range(min(count, 200)):
+    present = (len(profile) - 132) // 12  # a count past the profile's end is not believed
+    for index in range(min(count, present, 200)):
         signature, offset, size = struct.unpack_from(">4sII", profile, 132 + 12 * index)
         if signature == b"desc" and offset + size <= len(profile):
             return _text(profile[offset : offset + size])

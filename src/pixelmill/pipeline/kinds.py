@@ -301,7 +301,10 @@ class Gates(Kind):
             if name not in self.metrics:
                 raise ValueError(f"names an unknown metric {name!r} (metrics: "
                                  f"{', '.join(self.metrics)})")  # fmt: skip
-            gates.append(Gate(name, match[2], float(match[3])))
+            threshold = float(match[3])
+            if not math.isfinite(threshold):
+                raise ValueError(f"has a threshold too large for a number ({match[3]})")
+            gates.append(Gate(name, match[2], threshold))
         if not gates:
             raise ValueError(f"is not {self.describe()}")
         return tuple(gates)
