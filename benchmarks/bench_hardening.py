@@ -6,10 +6,14 @@
    streaming decode of the same picture (a baseline JPEG) gives the bytes per pixel the decoder
    held, set beside the estimate :mod:`pixelmill.codecs.budget` refuses by. An estimate at or
    above the measure refuses nothing that would have fitted.
-2. **Jobs in their own process.** The same small job (a 1500×1000 JPEG to a 256-pixel WebP) run
+2. **Jobs in their own process.** The same small job (a thumbnail of the 6000×4000 JPEG) run
    by ``pixelmill.run`` in the calling process and through a worker's job process
    (:class:`pixelmill.jobs.runner.Runner`), alternately; and how long a job process takes to
    start (spawn, imports).
+3. **The hostile set.** Each case of ``tests/test_hostile.py`` (the same inputs, built by
+   ``tests/hostile.py``), run as the test runs them: one child process, its peak resident
+   memory reset before each case, ``--max-memory 512 MiB``; the exit code and what each case
+   held over the process's memory before it.
 
     python benchmarks/bench_hardening.py            # about two minutes on 2 cores
     python benchmarks/bench_hardening.py --quick    # smaller inputs, fewer repetitions
@@ -143,6 +147,26 @@ def job_overhead(size: tuple[int, int], repeat: int) -> dict:
             "samples": found}  # fmt: skip
 
 
+def hostile_set() -> list[dict]:
+    """The test suite's hostile cases, run by its own probe: exit code and memory held."""
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    import test_hostile  # noqa: PLC0415  (the test suite's cases and probe, not a dependency)
+
+    import hostile  # noqa: PLC0415
+
+    folder = WORK / "hostile"
+    sources = hostile.write(folder / "in")
+    runs = [(name, ["run", str(sources[source]), str(folder / "out" / name / "o.png"), "-p",
+                    pipeline, "--max-memory", str(test_hostile.MAX_MEMORY)])
+            for name, source, pipeline, *_ in test_hostile.CASES]  # fmt: skip
+    done = subprocess.run([PYTHON, "-c", test_hostile.PROBE, json.dumps(runs)], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    found = json.loads(done.stdout)
+    return [{"case": name, "bytes": (folder / "in" / source).stat().st_size,
+             "code": found[name]["code"], "held_mib": found[name]["held"] / 2**20}
+            for name, source, *_ in test_hostile.CASES]  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small inputs, few repetitions")
@@ -162,9 +186,15 @@ def main() -> None:
     print(f"\nA job in its own process: start {jobs['start_s']:.2f} s; one job "
           f"{jobs['inline_s'] * 1000:.1f} ms in-process, {jobs['child_s'] * 1000:.1f} ms through "
           f"the job process ({jobs['overhead_ms']:+.1f} ms, ×{jobs['ratio']:.2f})")
+    cases = hostile_set()
+    print("\nThe hostile set, `--max-memory 512 MiB` (bounded at 1,024 MiB held):\n")
+    print("| case | input bytes | exit | held MiB |\n|---|--:|--:|--:|")
+    for case in cases:
+        print(f"| {case['case']} | {case['bytes']:,} | {case['code']} | {case['held_mib']:.0f} |")
     results = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                            "platform": platform.platform()},
-               "when": time.strftime("%Y-%m-%d %H:%M"), "decode_memory": rows, "jobs": jobs}
+               "when": time.strftime("%Y-%m-%d %H:%M"), "decode_memory": rows, "jobs": jobs,
+               "hostile": cases}  # fmt: skip
     name = "hardening-quick.json" if args.quick else "hardening.json"
     target = (HERE / "work" if args.quick else HERE / "results") / name
     target.parent.mkdir(parents=True, exist_ok=True)
