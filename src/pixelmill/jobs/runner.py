@@ -22,6 +22,7 @@ by threads that do not exist in the child.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -38,6 +39,7 @@ from pixelmill.engine.memory import give_back
 from pixelmill.engine.watchdog import resident_bytes
 from pixelmill.errors import Cancelled, NotFoundError, PixelmillError, StorageError
 
+LOG = logging.getLogger("pixelmill.worker")
 GRACE = 5.0
 """Seconds a child has to stop a run it was asked to stop, or past its time limit."""
 POLL = 0.05
@@ -183,7 +185,6 @@ def _serve(conn: Connection, settings: Settings, job: Callable[..., Any], stop: 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides what Ctrl-C stops
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from pixelmill.jobs import logs
-    from pixelmill.jobs.worker import preload
 
     logs.to_stderr()
     try:
@@ -198,6 +199,20 @@ def _serve(conn: Connection, settings: Settings, job: Callable[..., Any], stop: 
         except (EOFError, OSError):
             return
         conn.send(_attempt(job, spec, run_settings, stop, progress))
+
+
+def preload(settings: Settings) -> list[str]:
+    """Load the models named by the setting ``preload`` in this process; their names."""
+    from pixelmill.models.runtime import session_for
+
+    names = [n.strip() for n in (settings.preload or "").split(",") if n.strip()]
+    for name in names:
+        began = time.monotonic()
+        session = session_for(name, settings)
+        LOG.info("model loaded", extra={"model": name, "provider": session.providers[0],
+                                        "pid": os.getpid(),
+                                        "seconds": round(time.monotonic() - began, 3)})
+    return names
 
 
 def _attempt(job: Callable[..., Any], spec: dict[str, Any], settings: Settings, stop: Any,

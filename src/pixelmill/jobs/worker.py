@@ -60,20 +60,6 @@ OUTAGE = (0.5, 10.0)
 """Seconds between tries while the job database is unreachable: the first, and the most."""
 
 
-def preload(settings: Settings) -> list[str]:
-    """Load the models named by the setting ``preload`` in this process; their names."""
-    from pixelmill.models.runtime import session_for
-
-    names = [n.strip() for n in (settings.preload or "").split(",") if n.strip()]
-    for name in names:
-        began = time.monotonic()
-        session = session_for(name, settings)
-        LOG.info("model loaded", extra={"model": name, "provider": session.providers[0],
-                                        "pid": os.getpid(),
-                                        "seconds": round(time.monotonic() - began, 3)})
-    return names
-
-
 def run_job(spec: dict[str, Any], settings: Settings, stop: Any,
             progress: Callable[[float], None]) -> Any:  # fmt: skip
     """Run a job's pipeline (in the job's process): its source and destination are checked
