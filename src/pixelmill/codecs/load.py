@@ -50,6 +50,7 @@ class Source:
         self._loader = self._sniff()
         self.header = self._open("sequential")
         self._check_pixels()
+        self._check_declared()
         self._check_memory()
 
     @property
@@ -90,7 +91,8 @@ class Source:
         return working_space(image, str(self.loc))
 
     def kill(self) -> None:
-        """Make every computation reading this source fail (from any thread): the time limit."""
+        """Make every computation reading this source fail (from any thread): the time limit,
+        the memory budget, a cancellation."""
         for image in self._opened:
             image.set_kill(True)
 
@@ -136,10 +138,15 @@ class Source:
                 f"{self.loc}: {w}×{h} = {w * h:,} pixels is over the limit of {limit:,} "
                 "(max_pixels)"
             )
-        declared = declared_size(storage.read_bytes(self.loc, 16)) if self._loader == "gifload" else None
-        if min(w, h, *(declared or ())) < 1:
-            dw, dh = declared or (w, h)
-            raise InputError(f"{self.loc}: the header declares a {dw}×{dh} image")
+
+    def _check_declared(self) -> None:
+        """A GIF may declare no pixels at all, which its decoder turns into one."""
+        if self._loader != "gifload":
+            return
+        declared = declared_size(storage.read_bytes(self.loc, 16))
+        if declared is not None and 0 in declared:
+            raise InputError(f"{self.loc}: the header declares a {declared[0]}×{declared[1]} "
+                             "image")  # fmt: skip
 
     def _check_memory(self) -> None:
         need, why = decode_bytes(self.header, self._loader)
