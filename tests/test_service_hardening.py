@@ -243,3 +243,9 @@ def test_outputs_come_with_their_length_and_name_from_every_storage(client, sett
     answer = client.get(f"/v1/jobs/{made['id']}/output")
     assert answer.status_code == 200 and int(answer.headers["content-length"]) == len(answer.content)
     assert answer.headers["content-disposition"] == 'attachment; filename="a.png"'
+    output = Path(client.get(f"/v1/jobs/{made['id']}").json()["destination"])
+    secret = output.parent.parent.parent.parent / "secret.txt"  # outside the storage
+    secret.write_text("not for callers")
+    output.unlink()
+    output.symlink_to(secret)  # swapped for a link since the job ran
+    assert client.get(f"/v1/jobs/{made['id']}/output").status_code == 400

@@ -66,8 +66,7 @@ def run_job(spec: dict[str, Any], settings: Settings, stop: Any,
     against the job's scope first, with symbolic links resolved."""
     source, destination = storage.locate(spec["source"]), storage.locate(spec["destination"])
     if "scope" in spec:
-        scope = storage.Scope(*(tuple(map(storage.locate, spec["scope"][part]))
-                                for part in ("allowed", "reserved")))  # fmt: skip
+        scope = storage.Scope.from_json(spec["scope"])
         source = scope.check(source, "source")
         destination = scope.check(destination, "destination")
     return api.run(source, destination, spec.get("pipeline"), settings=settings,

@@ -185,6 +185,8 @@ def create_app(settings: Settings, service: str | None = None) -> FastAPI:
         if job.state != "succeeded":
             raise HTTPException(409, {"kind": "state", "message": f"job {job_id} is {job.state}"})
         loc = storage.locate(job.result["destination"])
+        if "scope" in job.spec:  # a link made since the job ran cannot lead elsewhere
+            loc = storage.Scope.from_json(job.spec["scope"]).check(loc, "output")
         media = mimetypes.guess_type(loc.name)[0] or "application/octet-stream"
         if loc.is_local:
             return FileResponse(loc.path, media_type=media, filename=loc.name)
@@ -236,7 +238,7 @@ def _queue(queue: JobQueue, area: Area, source: Location, pipeline: Pipeline,
                           ext=ext)  # fmt: skip
     target = area.locate(named, "destination")
     spec = {"source": source.url, "destination": target.url, "pipeline": str(pipeline),
-            "scope": area.spec()}  # fmt: skip
+            "scope": area.scope.to_json()}  # fmt: skip
     return queue.submit(spec, job_id=job_id, **options)
 
 

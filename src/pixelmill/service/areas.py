@@ -37,10 +37,6 @@ class Area:
         return self.scope.check(storage.locate(url if absolute else self.home.child(url).url),
                                 what)  # fmt: skip
 
-    def spec(self) -> dict[str, list[str]]:
-        """The scope as a job's spec keeps it (the worker checks it again)."""
-        return {"allowed": [loc.url for loc in self.scope.allowed],
-                "reserved": [loc.url for loc in self.scope.reserved]}  # fmt: skip
 
 
 def area_for(root: Location, key: Key | None) -> Area:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from pixelmill.errors import UsageError
-from pixelmill.storage.location import Location
+from pixelmill.storage.location import Location, locate
 
 
 def resolved(loc: Location) -> Location:
@@ -37,6 +38,14 @@ class Scope:
     """Prefixes below which it may (not the prefixes themselves)."""
     reserved: tuple[Location, ...] = ()
     """Prefixes it may never reach, even below an allowed one."""
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {"allowed": [loc.url for loc in self.allowed],
+                "reserved": [loc.url for loc in self.reserved]}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Scope:
+        return cls(tuple(map(locate, data["allowed"])), tuple(map(locate, data["reserved"])))
 
     def check(self, loc: Location, what: str) -> Location:
         """``loc`` as it really is, if it lies below an allowed prefix and no reserved one;
