@@ -21,7 +21,7 @@ from typing import Any
 import pyvips
 
 from pixelmill import codecs, storage
-from pixelmill.codecs import warnings as decoder_warnings
+from pixelmill.codecs import decoder_warnings
 from pixelmill.config import Settings
 from pixelmill.errors import PixelmillError
 from pixelmill.pipeline import Pipeline

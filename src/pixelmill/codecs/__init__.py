@@ -1,6 +1,6 @@
 """Formats and limits: opening images safely and encoding them."""
 
-from pixelmill.codecs import warnings
+from pixelmill.codecs import decoder_warnings
 from pixelmill.codecs.colour import colour_bands, to_srgb, without_fields
 from pixelmill.codecs.errors import classify
 from pixelmill.codecs.info import describe
@@ -11,12 +11,12 @@ __all__ = [
     "Source",
     "classify",
     "colour_bands",
+    "decoder_warnings",
     "describe",
     "encoder_available",
     "open_source",
     "prepare",
     "to_srgb",
-    "warnings",
     "without_fields",
     "write",
     "write_buffer",

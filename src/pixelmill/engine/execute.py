@@ -203,7 +203,7 @@ def execute(
         except pyvips.Error as exc:
             _stop_if_interrupted(watch, source, settings)
             alone = runs_in_progress() == 1  # whose warnings they were is known
-            warned = codecs.warnings.since(started) if alone else []
+            warned = codecs.decoder_warnings.since(started) if alone else []
             raise codecs.classify(str(exc), str(source), warned=warned) from None
         except PixelmillError:  # a model's thread that met the killed source, say
             _stop_if_interrupted(watch, source, settings)
