@@ -47,8 +47,9 @@ class Source:
         self.settings = settings
         self._handle = handle
         self._opened: list[pyvips.Image] = []
-        self._loader = self._sniff()
-        self.header = self._open("sequential")
+        source = self._vips_source()  # sniffing reads ahead without consuming: one for both
+        self._loader = self._sniff(source)
+        self.header = self._open("sequential", source)
         self._check_pixels()
         self._check_declared()
         self._check_memory()
@@ -109,10 +110,10 @@ class Source:
         source.on_seek(handle.seek)
         return source
 
-    def _sniff(self) -> str:
+    def _sniff(self, source: pyvips.Source) -> str:
         """The allowed loader of the source's content, or a refusal naming what it is."""
         try:
-            loader = loaders.allowed(self._vips_source())
+            loader = loaders.allowed(source)
         except loaders.Refused as refused:
             raise InputError(f"{self.loc}: its content is {refused.format}, which pixelmill "
                              f"does not read (supported: {SUPPORTED})") from None  # fmt: skip
@@ -121,9 +122,9 @@ class Source:
             raise InputError(f"{self.loc}: {reason}")
         return loader
 
-    def _open(self, access: str) -> pyvips.Image:
+    def _open(self, access: str, source: pyvips.Source | None = None) -> pyvips.Image:
         try:
-            image = loaders.load(self._loader, self._vips_source(), access=access,
+            image = loaders.load(self._loader, source or self._vips_source(), access=access,
                                  fail_on=self.settings.fail_on)  # fmt: skip
         except pyvips.Error as exc:
             raise classify(str(exc), str(self.loc), loading=True) from None

@@ -66,7 +66,11 @@ class Presence:
             if not db.execute(workers.update().where(workers.c.name == name)
                               .values(**values)).rowcount:  # fmt: skip
                 db.execute(workers.insert().values(name=name, started_at=now, **values))
-            db.execute(workers.delete().where(workers.c.seen_at < now - FORGET))
+
+    def forget_silent(self) -> None:
+        """Remove the rows of workers not heard from for :data:`FORGET` seconds."""
+        with self.engine.begin() as db:
+            db.execute(workers.delete().where(workers.c.seen_at < time.time() - FORGET))
 
     def leave(self, name: str) -> None:
         with self.engine.begin() as db:

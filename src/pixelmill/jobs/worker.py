@@ -89,10 +89,14 @@ class Worker:
         self.scratch = Scratch(self.settings.tmp_dir)
         self.presence = Presence(self.queue.engine)
         self.done = 0
+        self.current: str | None = None
+        """The job in progress, for the heartbeats."""
 
     def start(self) -> None:
         """Start the job process (its models loaded) and say that this worker is alive."""
         self.runner.start()
+        with contextlib.suppress(sa.exc.OperationalError):
+            self.presence.forget_silent()
         self._beat()
 
     def close(self) -> None:
@@ -145,7 +149,7 @@ class Worker:
         beating = threading.Thread(target=self._heartbeat, args=(job, stop, progress),
                                    name=f"heartbeat-{job.id}", daemon=True)  # fmt: skip
         beating.start()
-        self._beat(job.id)
+        self.current = job.id
         try:
             with self.scratch.folder(job.id) as spool:
                 attempt = self.runner.run(
@@ -155,6 +159,7 @@ class Worker:
         finally:
             stop.set()
             beating.join()
+            self.current = None
         if attempt.state != "succeeded":
             _remove_spools(job)
         ended = self._record(self._recording(job, attempt), job.id)
@@ -194,10 +199,10 @@ class Worker:
                                               "attempt": job.webhook_attempts + 1})  # fmt: skip
         return True
 
-    def _beat(self, job: str | None = None) -> None:
+    def _beat(self) -> None:
         """Say that this worker is alive (the database may be away: the next beat will)."""
         with contextlib.suppress(sa.exc.OperationalError):
-            self.presence.beat(self.name, self.service, self.runner.pid, job, self.done)
+            self.presence.beat(self.name, self.service, self.runner.pid, self.current, self.done)
 
     def _beat_until(self, stop: threading.Event) -> None:
         while not stop.wait(BEAT):
