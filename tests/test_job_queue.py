@@ -29,7 +29,7 @@ def url(request, tmp_path):
         with admin.begin() as db:
             db.exec_driver_sql(f"CREATE SCHEMA {schema}")
     except sa.exc.OperationalError as exc:
-        pytest.fail(f"the PostgreSQL server at 127.0.0.1:5432 is needed: {exc}")
+        pytest.skip(f"no PostgreSQL server at 127.0.0.1:5432 to test on: {exc.orig}")
     yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
     with admin.begin() as db:
         db.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")

@@ -484,7 +484,7 @@ def models_info(ctx: click.Context, name: str) -> None:
 def models_add(ctx: click.Context, url: str) -> None:
     """Copy NAME.onnx and its NAME.json from any path or URL into the user folder, after
     checking that the model loads and matches its manifest."""
-    from pixelmill.models.registry import add
+    from pixelmill.models.install import add
 
     model = add(url, _settings(ctx))
     click.echo(f"added {model.manifest.name} {model.manifest.version} to {model.path.parent}",

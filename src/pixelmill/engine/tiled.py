@@ -5,9 +5,10 @@ work); each band is cut into tiles of one shape whose windows reach ``halo`` pix
 core (shifted inwards at the image's edges, never padded), the tiles run in batches, and each
 tile's core is kept. With a halo of at least the model's receptive field every output pixel
 sees exactly the input it would see in whole-image inference, so tiled equals untiled. Finished
-bands go to a PNG spool on disk, read back lazily by libvips for the following steps; memory
-grows with the image's width times the band height, never with its area. The next band is
-fetched on a thread while the model runs on the current one.
+bands are handed on (see :mod:`pixelmill.engine.bandsink`): streamed into the steps after the
+model, or spooled to disk when one of them needs random access; memory grows with the image's
+width times the band height, never with its area. The next band is fetched on a thread while
+the model runs on the current one.
 """
 
 from __future__ import annotations

@@ -25,8 +25,9 @@ from pixelmill.lab import checkpoints, prune, quantize
 from pixelmill.lab.data import Pairs
 from pixelmill.lab.nets import ConvNet
 from pixelmill.lab.recipe import Recipe, parse
+from pixelmill.models.install import add
 from pixelmill.models.manifest import Manifest
-from pixelmill.models.registry import BUNDLED, ModelFile, add
+from pixelmill.models.registry import BUNDLED, ModelFile
 
 TOLERANCE = 1e-4
 """Largest difference allowed between the ONNX model's output and PyTorch's."""

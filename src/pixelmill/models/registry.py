@@ -1,4 +1,4 @@
-"""Where models are found: bundled with the package, a user folder, or any storage URL.
+"""Where models are found: bundled with the package, or in a user folder.
 
 A model is ``NAME.onnx`` with its manifest ``NAME.json`` beside it. User models shadow bundled
 ones of the same name.
@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from pixelmill import storage
 from pixelmill.config import Settings
 from pixelmill.errors import ModelError
 from pixelmill.models.manifest import Manifest
@@ -56,32 +55,3 @@ def find(name: str, settings: Settings) -> ModelFile:
         raise ModelError(f"model: unknown model {name!r} (available: {known}); "
                          "add one with `pixelmill models add`")  # fmt: skip
     return models[name]
-
-
-def add(url: str, settings: Settings) -> ModelFile:
-    """Copy ``NAME.onnx`` and its ``NAME.json`` from any storage URL into the user folder,
-    after checking that the model loads and matches its manifest."""
-    from pixelmill.models.runtime import load_session
-
-    if not url.endswith(".onnx"):
-        raise ModelError(f"{url}: give the .onnx file (its manifest .json must lie beside it)")
-    target = user_dir(settings)
-    target.mkdir(parents=True, exist_ok=True)
-    staged: list[Path] = []
-    try:
-        for suffix in (".onnx", ".json"):
-            source = storage.locate(url[: -len(".onnx")] + suffix)
-            data = storage.read_bytes(source)
-            part = target / f".{source.name}.adding"
-            part.write_bytes(data)
-            staged.append(part)
-        manifest = Manifest.from_json(staged[1].read_text(), url)
-        candidate = ModelFile(manifest, staged[0], "user")
-        load_session(candidate, settings)
-        final = target / f"{manifest.name}.onnx"
-        staged[0].replace(final)
-        staged[1].replace(final.with_suffix(".json"))
-        return ModelFile(manifest, final, "user")
-    finally:
-        for part in staged:
-            part.unlink(missing_ok=True)

@@ -61,9 +61,9 @@ HITS = 10_000
 HIT_BYTES = 64 * 1024**2
 """Bytes of renders the fast path keeps in memory at most."""
 HIT_SIZE = 1024**2
+"""Largest render the fast path keeps (bigger ones are streamed from the cache)."""
 MAX_ACCEPT = 512
 """Longest ``Accept`` header the fast path keys on (clients choose it)."""
-"""Largest render the fast path keeps (bigger ones are streamed from the cache)."""
 
 
 def signature(key: str, rest: str) -> str:
