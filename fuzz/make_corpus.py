@@ -116,13 +116,13 @@ def dictionary() -> list[str]:
     """The grammar's words, for libFuzzer's ``-dict``: step names, argument names, choices,
     colour names and metrics (a dictionary lookup gives the fuzzer no comparison to learn
     them from)."""
-    from pixelmill.pipeline import STEPS
+    from pixelmill.pipeline import steps
     from pixelmill.pipeline.kinds import NAMED_COLOURS, Choice, Gates
 
     words = {"/", ":", "=", ">=", "<=", ">", "<", "#", "[", "]", "{", "}", ",", '"op"', "true",
              "false", "null", "-0", "0.5", "1e-5", "1e999", "e999", "e308", "e-400", "inf", "nan",
              "Infinity", "NaN", "1_0"} | set(NAMED_COLOURS)  # fmt: skip
-    for spec in STEPS.values():
+    for spec in steps().values():
         words.add(spec.name)
         for param in spec.params:
             words.update({param.name + "=", f'"{param.name}"'})

@@ -49,6 +49,32 @@ def make_image(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
+PLUGINS = Path(__file__).parent / "plugins"
+
+
+def plugin_path(name: str, folder: Path) -> str:
+    """Put the test plugin ``tests/plugins/NAME`` in ``folder`` as an installed package would
+    be (its module, and a ``.dist-info`` with the entry points of its ``pyproject.toml``), for
+    ``PYTHONPATH``; returns ``folder``."""
+    import shutil
+    import tomllib
+
+    source = PLUGINS / name
+    project = tomllib.loads((source / "pyproject.toml").read_text())["project"]
+    folder.mkdir(parents=True, exist_ok=True)
+    for module in source.glob("*.py"):
+        shutil.copy(module, folder / module.name)
+    info = folder / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\n"
+                                   f"Version: {project['version']}\n")  # fmt: skip
+    groups = project.get("entry-points", {})
+    (info / "entry_points.txt").write_text("".join(
+        f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in points.items()) + "\n"
+        for group, points in groups.items()))  # fmt: skip
+    return str(folder)
+
+
 @pytest.fixture
 def queue(tmp_path: Path):
     """A job queue in a SQLite database of its own."""

@@ -2,7 +2,7 @@
 port): jobs that segfault and jobs that exhaust memory beside good ones, then a worker killed.
 The service, the workers and the good jobs must live on, the bad jobs end dead with ``kind:
 crashed``, a dead worker is started again, and ``/readyz`` tells the truth throughout. The bad
-steps come from the test plugin in ``tests/plugins``."""
+steps come from the test plugin ``tests/plugins/chaos``."""
 
 from __future__ import annotations
 
@@ -14,14 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import photo
+from conftest import photo, plugin_path
 from test_service import free_port
 from test_service_reliability import alive, processes, serve  # noqa: F401  (a fixture)
 
 from pixelmill.jobs.presence import FRESH
 from pixelmill.jobs.queue import FINAL
-
-PLUGINS = str(Path(__file__).parent / "plugins")
 
 
 def ended(base: str, ids: list[str], seconds: float, watch) -> dict[str, dict]:
@@ -55,7 +53,7 @@ def metric(base: str, name: str) -> float:
 @pytest.mark.timeout(300)
 def test_crashing_and_hogging_jobs_cost_only_themselves(tmp_path, processes) -> None:  # noqa: F811
     data = tmp_path / "data"
-    env = {"PYTHONPATH": PLUGINS, "PIXELMILL_JOB_ATTEMPTS": "2",
+    env = {"PYTHONPATH": plugin_path("chaos", tmp_path / "plugins"), "PIXELMILL_JOB_ATTEMPTS": "2",
            "PIXELMILL_MAX_MEMORY": str(256 * 1024**2)}  # fmt: skip
     server, base = serve(processes, "serve", free_port(), data, "--workers", "2", env=env)
     deadline = time.monotonic() + 60

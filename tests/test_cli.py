@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pyvips
 from conftest import deep, load, photo
 
-from pixelmill.pipeline import STEPS, Pipeline
+from pixelmill.pipeline import Pipeline, steps
 
 
 def test_run_one_file(cli, make_image, tmp_path) -> None:
@@ -71,10 +72,10 @@ def test_info(cli, make_image, tmp_path) -> None:
 
 def test_ops_lists_every_step_in_every_form(cli) -> None:
     status, text, _ = cli("ops")
-    assert status == 0 and all(f"\n{name}" in "\n" + text for name in STEPS)
+    assert status == 0 and all(f"\n{name}" in "\n" + text for name in steps())
     assert "resize:MODE:[WIDTH]:[HEIGHT]:[kernel=…]" in text
     status, listing, _ = cli("ops", "--json")
-    assert [step["name"] for step in json.loads(listing)] == list(STEPS)
+    assert [step["name"] for step in json.loads(listing)] == list(steps())
     status, schema, _ = cli("ops", "--schema")
     assert json.loads(schema) == Pipeline.json_schema()
 
@@ -83,3 +84,9 @@ def test_usage_errors_exit_2(cli) -> None:
     assert cli("run")[0] == 2
     assert cli("frobnicate")[0] == 2
     assert cli("run", "a.png", "b.png", "--jobs", "0")[0] == 2
+
+
+def test_the_readme_lists_the_steps_as_their_declarations_say(cli) -> None:
+    status, table, _ = cli("ops", "--markdown")
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert status == 0 and table.strip() in readme

@@ -1,29 +1,27 @@
 """A job runs in a process of its own that the worker can kill: a segfault, a job that takes
 all the memory or one that never returns costs that job's attempts, never the worker; the job
 ends dead (or failed) with the cause, its temporary files are gone, and the next job runs.
-The failing steps come from the test plugin in ``tests/plugins`` (on ``PYTHONPATH`` for the job
+The failing steps come from the test plugin ``tests/plugins/chaos`` (on ``PYTHONPATH`` for the job
 processes)."""
 
 from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import pytest
-from conftest import photo
+from conftest import photo, plugin_path
 
 from pixelmill.config import Settings
 from pixelmill.jobs import scratch
 from pixelmill.jobs.queue import JobQueue
 from pixelmill.jobs.worker import Worker
 
-PLUGINS = str(Path(__file__).parent / "plugins")
-
 
 @pytest.fixture
 def worker(queue, tmp_path, monkeypatch):
-    monkeypatch.setenv("PYTHONPATH", PLUGINS)  # the job process imports the test steps
+    chaos = plugin_path("chaos", tmp_path / "plugins")
+    monkeypatch.syspath_prepend(chaos)  # job processes start with this process's path
     made = Worker(queue, Settings(max_memory=256 * 1024**2, time_limit=2.0,
                                   tmp_dir=str(tmp_path / "tmp")), name="w1")  # fmt: skip
     yield made

@@ -142,7 +142,7 @@ def test_colourfulness_is_zero_for_grey_and_follows_saturation() -> None:
 
 
 def test_consistency_of_an_upscale_with_its_source() -> None:
-    from pixelmill.engine.ops import rescale
+    from pixelmill.engine.imaging import rescale
 
     vips = pyvips.Image.new_from_array(ASTRONAUT, interpretation="srgb")
     faithful = rescale(vips, 2, 2, "cubic")

@@ -133,7 +133,7 @@ def plan_tree(src: PathLike, dst: PathLike, pipeline: PipelineLike) -> list[tupl
         raise UsageError(f"{dst}: the destination folder holds the source folder {src}")
     if not storage.is_dir(target) and storage.exists(target):
         raise UsageError(f"{dst}: is a file; give a folder for the outputs of a folder run")
-    encode = Pipeline.parse(pipeline).find("encode")
+    encode = Pipeline.parse(pipeline).encoder()
     encode_only = Pipeline((encode,)) if encode is not None else Pipeline()
     pairs: list[tuple[Location, Location]] = []
     claimed: dict[str, str] = {}

@@ -141,7 +141,7 @@ def compare(ctx: click.Context, reference: str, image: str, metrics: str | None,
     """Measure IMAGE against REFERENCE: PSNR, SSIM, MS-SSIM, FSIM, SSIMULACRA 2, CIEDE2000,
     no-reference indicators, and round-trip consistency for upscales."""
     from pixelmill import api
-    from pixelmill.quality import METRICS
+    from pixelmill.quality import metric
 
     names = [n for n in metrics.split(",") if n.strip()] if metrics else None
     scores = api.compare(reference, image, names, settings=_settings(ctx))
@@ -149,7 +149,7 @@ def compare(ctx: click.Context, reference: str, image: str, metrics: str | None,
         click.echo(json.dumps(scores, indent=2))
         return
     for name, value in scores.items():
-        found = METRICS[name]
+        found = metric(name)
         click.echo(f"{name:14} {value:12.4f} {found.unit:8} ({_BETTER[found.higher_is_better]}) "
                    f"{found.doc}")  # fmt: skip
 
@@ -160,11 +160,12 @@ _BETTER = {True: "higher is better", False: "lower is better", None: "a descript
 @cli.command()
 def metrics() -> None:
     """List the metrics of compare, qc gates and bench: name, kind, which way is better, unit."""
-    from pixelmill.quality import METRICS
+    from pixelmill.quality import metrics as every_metric
 
-    for found in METRICS.values():
+    for found in every_metric().values():
+        origin = "" if found.origin == "pixelmill" else f" (from {found.origin})"
         click.echo(f"{found.name:14} {found.kind:12} {_BETTER[found.higher_is_better]:17} "
-                   f"{found.unit:10} {found.doc}")  # fmt: skip
+                   f"{found.unit:10} {found.doc}{origin}")  # fmt: skip
 
 
 @cli.command()
@@ -422,18 +423,26 @@ def bench_images(folder: str, large: bool) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print every step as JSON.")
 @click.option("--schema", is_flag=True, help="Print the JSON schema of the JSON pipeline form.")
-def ops(as_json: bool, schema: bool) -> None:
+@click.option("--markdown", is_flag=True, help="Print the README's table of steps.")
+def ops(as_json: bool, schema: bool, markdown: bool) -> None:
     """List every step with its arguments, types and defaults."""
-    from pixelmill.pipeline import STEPS, Pipeline, signature
+    from pixelmill.pipeline import Pipeline, signature, steps
 
     if schema:
         click.echo(json.dumps(Pipeline.json_schema(), indent=2))
         return
     if as_json:
-        click.echo(json.dumps([spec.describe() for spec in STEPS.values()], indent=2))
+        click.echo(json.dumps([spec.describe() for spec in steps().values()], indent=2))
         return
-    for spec in STEPS.values():
-        click.echo(f"{signature(spec.name)}\n    {spec.doc}")
+    if markdown:
+        click.echo("| step | what it does |\n|---|---|")
+        for spec in steps().values():
+            usage = signature(spec.name, keywords=False).replace("|", "\\|")
+            click.echo(f"| `{usage}` | {spec.doc} |")
+        return
+    for spec in steps().values():
+        origin = "" if spec.origin == "pixelmill" else f"  (from {spec.origin})"
+        click.echo(f"{signature(spec.name)}{origin}\n    {spec.doc}")
         for param in spec.params:
             default = (
                 "required" if param.required

@@ -21,7 +21,7 @@ import pyvips
 
 from pixelmill.bench.measure import Bench
 from pixelmill.errors import UsageError
-from pixelmill.quality import METRICS
+from pixelmill.quality import metric
 
 CROP = 160
 """Side of the crops, in pixels of the ground truth (or input)."""
@@ -77,13 +77,13 @@ def _about(bench: Bench) -> str:
 
 
 def _header(bench: Bench) -> str:
-    cells = "".join(f"<th title='{html.escape(METRICS[n].doc)}'>{n}{_arrow(n)}</th>"
+    cells = "".join(f"<th title='{html.escape(metric(n).doc)}'>{n}{_arrow(n)}</th>"
                     for n in bench.metrics)  # fmt: skip
     return f"{cells}<th>MP/s ↑</th><th>bytes</th>"
 
 
 def _arrow(name: str) -> str:
-    better = METRICS[name].higher_is_better
+    better = metric(name).higher_is_better
     return "" if better is None else " ↑" if better else " ↓"
 
 
@@ -108,7 +108,7 @@ def _is_best(row: dict[str, Any], name: str, best: dict[str, float | None]) -> b
 
 def _best(name: str, values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None]
-    better = METRICS[name].higher_is_better
+    better = metric(name).higher_is_better
     if not present or better is None:
         return None
     return max(present) if better else min(present)
@@ -149,7 +149,7 @@ def _plots(bench: Bench, summary: list[dict[str, Any]]) -> list[tuple[str, str]]
     plots = []
     figure, axes = pyplot.subplots(figsize=(6, 3.2), dpi=100)
     axes.barh(labels[::-1], values[::-1], color="#4c72b0")
-    axes.set_xlabel(f"{quality} ({METRICS[quality].unit})")
+    axes.set_xlabel(f"{quality} ({metric(quality).unit})")
     axes.set_title(f"{quality} per pipeline (mean over images)")
     plots.append((f"bar chart of {quality} per pipeline", _png(figure)))
     for key, axis_label in (("mp_per_s", "megapixels per second"), ("bytes", "bytes")):

@@ -5,23 +5,20 @@ its time or memory.
 - Every intermediate image must fit ``max_output_pixels``: ``rotate:45`` fifty times over, or
   ``model:sr-x4`` five times over, is refused naming the step that would pass the limit.
 - The work, the output pixels of every step weighted by what one of its pixels costs (a
-  Gaussian's by its sigma, a model's by :data:`MODEL_WEIGHT`), must stay within
+  Gaussian's by its sigma, a model's a hundred times a plain pass), must stay within
   :data:`WORK_PER_PIXEL` passes over the largest allowed output.
+
+Each step says its output's size and its weight (:class:`pixelmill.engine.step.Op`).
 """
 
 from __future__ import annotations
 
 from pixelmill.config import Settings
-from pixelmill.engine.ops import OPS
+from pixelmill.engine.step import op_for
 from pixelmill.errors import LimitError
 from pixelmill.pipeline import Step
 from pixelmill.storage import Location
 
-MODEL_WEIGHT = 100.0
-"""Work of one output pixel of a model, in plain passes (a small CNN's arithmetic per pixel
-against a resize's)."""
-QC_WEIGHT = 10.0
-"""Work of a quality gate per pixel: its metrics read both images whole."""
 WORK_PER_PIXEL = 100
 """Weighted passes over ``max_output_pixels`` a pipeline may make at most."""
 
@@ -33,28 +30,16 @@ def check(steps: list[Step], size: tuple[int, int], settings: Settings,
     width, height = size
     work, limit = 0.0, settings.max_output_pixels
     for index, step in enumerate(steps, 1):
-        width, height, weight = _after(step, width, height, settings)
+        op = op_for(step)
+        width, height = op.size(step, width, height, settings)
         if width * height > limit:
             raise LimitError(
                 f"{source}: step {index} ({step}) would make a {width}×{height} image, "
                 f"{width * height:,} pixels, over the limit of {limit:,} (max_output_pixels)"
             )
-        work += width * height * weight
+        work += width * height * op.weight(step)
     if work > WORK_PER_PIXEL * limit:
         raise LimitError(
             f"{source}: the pipeline would process about {work:,.0f} weighted pixels, over "
             f"{WORK_PER_PIXEL} passes over the limit of {limit:,} (max_output_pixels)"
         )
-
-
-def _after(step: Step, width: int, height: int, settings: Settings) -> tuple[int, int, float]:
-    """The size of a step's output and the work of one of its pixels."""
-    if step.op == "model":
-        from pixelmill.models import find
-
-        factor = find(step["name"], settings).manifest.scale
-        return width * factor, height * factor, MODEL_WEIGHT
-    if step.op == "qc":
-        return width, height, QC_WEIGHT
-    op = OPS[step.op]
-    return *op.size(step, width, height), op.weight(step)

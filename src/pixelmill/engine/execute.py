@@ -13,24 +13,23 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyvips
 
 from pixelmill import codecs, storage
 from pixelmill.codecs import Source
 from pixelmill.config import Settings
-from pixelmill.engine import bandsink, cost, qc, tiled
-from pixelmill.engine.ops import OPS, thumbnail_with
+from pixelmill.engine import cost, qc
+from pixelmill.engine.context import Clock, Context
+from pixelmill.engine.output import output_format, settle_format
+from pixelmill.engine.step import op_for
 from pixelmill.engine.watchdog import Watch, runs_in_progress, watchdog
-from pixelmill.errors import Cancelled, LimitError, PixelmillError, QualityError, UsageError
+from pixelmill.errors import Cancelled, LimitError, PixelmillError
 from pixelmill.pipeline import Pipeline, Step
-from pixelmill.pipeline.formats import AUTO, FORMATS, Format, format_for_path, negotiate
 from pixelmill.storage import Location
 
 _CANCELLED = threading.Event()
@@ -84,53 +83,6 @@ class Outcome:
         return any(verdict.outcome == "flag" for verdict in self.qc)
 
 
-def settle_format(pipeline: Pipeline, source: str, accept: str = "",
-                  destination: str | None = None) -> Pipeline:  # fmt: skip
-    """The pipeline with ``encode:auto`` made concrete: the format the destination's name
-    gives, else the one negotiated from ``accept`` (see :func:`formats.negotiate`)."""
-    encode = pipeline.find("encode")
-    if encode is None or encode["format"] != AUTO:
-        return pipeline
-    chosen = destination and format_for_path(destination) or negotiate(accept, source)
-    quality = encode["q"] if chosen.quality is not None else None  # PNG takes none
-    concrete = Step.make("encode", format=chosen.name, q=quality)
-    return Pipeline(tuple(concrete if step is encode else step for step in pipeline.steps))
-
-
-def output_format(pipeline: Pipeline, destination: Location | None) -> Format:
-    """The format from ``encode``, else from the destination's suffix; both must agree."""
-    encode = pipeline.find("encode")
-    if destination is None:
-        if encode is None:
-            raise UsageError("an output rendered into memory needs an encode step")
-        return FORMATS[encode["format"]]
-    named = format_for_path(destination.name)
-    if encode is None:
-        if named is None:
-            suffixes = ", ".join(e for f in FORMATS.values() for e in f.extensions)
-            raise UsageError(
-                f"{destination}: cannot tell the output format from the name; use one of "
-                f"{suffixes} or add an encode step"
-            )
-        return named
-    fmt = FORMATS[encode["format"]]
-    if named is not None and named is not fmt:
-        raise UsageError(
-            f"{destination}: the name says {named.name} but the pipeline encodes {fmt.name}; "
-            f"name it *{fmt.extensions[0]}"
-        )
-    return fmt
-
-
-def output_suffix(pipeline: Pipeline, source: str) -> str:
-    """The suffix for a pipeline's output named after ``source``: its encode step's format,
-    else the source's own suffix when pixelmill writes that format, else .png."""
-    encode = settle_format(pipeline, source).find("encode")
-    if encode is not None:
-        return FORMATS[encode["format"]].extensions[0]
-    return os.path.splitext(source)[1] if format_for_path(source) else ".png"
-
-
 def execute(
     pipeline: Pipeline,
     source: Location,
@@ -148,13 +100,11 @@ def execute(
     pipeline = settle_format(pipeline, source.name,
                              destination=destination.name if destination else None)  # fmt: skip
     fmt = output_format(pipeline, destination)
-    steps = [s for s in pipeline.steps if s.op != "encode"]
-    if settings.autorotate:
-        steps = [s for s in steps if s.op != "autorotate"]  # done on load
+    steps = list(pipeline.steps)
     if _CANCELLED.is_set() or stop is not None and stop.is_set():
         raise Cancelled(f"{source}: cancelled before it started")
     notes: list[str] = []
-    clock = _Clock()
+    clock = Clock()
     opened: list[Source] = []
     built: list[pyvips.Image] = []
 
@@ -177,15 +127,14 @@ def execute(
             clock.lap("open")
             _stop_if_interrupted(watch, source, settings)
             cost.check(steps, src.upright_size, settings, source)
-            ctx = _Context(settings, stack, notes, progress, source, clock, watch, built)
+            ctx = Context(settings, stack, notes, progress, source, clock, watch, built)
             if reference is not None:
                 truth = stack.enter_context(codecs.open_source(reference, settings))
                 opened.append(truth)
                 ctx.reference = truth.decode(random_access=True)
             image = _graph(src, steps, ctx)
             _check_size(image.width, image.height, settings, source)
-            strip = pipeline.find("strip") is not None
-            image, options = codecs.prepare(image, fmt, pipeline.find("encode"), strip=strip)
+            image, options = codecs.prepare(image, fmt, pipeline.encoder(), strip=ctx.strip)
             clock.lap("graph")
             data = None
             if destination is None:
@@ -219,113 +168,31 @@ def execute(
     )  # fmt: skip
 
 
-class _Clock:
-    """Seconds by stage: each lap is the time since the previous one, less what was set aside
-    (quality gates inside the graph's construction)."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._last = time.monotonic()
-        self._aside = 0.0
-
-    def lap(self, stage: str) -> None:
-        now = time.monotonic()
-        self.add(stage, now - self._last - self._aside)
-        self._last, self._aside = now, 0.0
-
-    def aside(self, stage: str, seconds: float) -> None:
-        """Count ``seconds`` of the current lap under ``stage`` instead."""
-        self.add(stage, seconds)
-        self._aside += seconds
-
-    def add(self, stage: str, seconds: float) -> None:
-        self.seconds[stage] = round(self.seconds.get(stage, 0.0) + seconds, 6)
-
-
-@dataclass
-class _Context:
-    """What steps beyond plain libvips operations need: settings, a place for what must
-    outlive the graph's construction, notes, and progress (taken by a streaming model step,
-    else left to the encoder)."""
-
-    settings: Settings
-    stack: contextlib.ExitStack
-    notes: list[str]
-    progress: Callable[[float], None] | None
-    source: Location
-    clock: _Clock
-    watch: Watch
-    built: list[pyvips.Image]
-    """Each step's output, so that stopping the run stops all of them."""
-    reference: pyvips.Image | None = None
-    """The run's reference image for quality gates, if given."""
-    verdicts: list[qc.Verdict] = field(default_factory=list)
-    models: list[tiled.ModelRun] = field(default_factory=list)
-
-
-def _graph(src: Source, steps: list[Step], ctx: _Context) -> pyvips.Image:
-    """The lazy graph of the steps over the source, opened for random access only if needed;
-    model steps run here, eagerly, through the tiled executor."""
-    orientation = src.orientation
-
-    def random_after(index: int) -> bool:
-        return any(s.op == "qc" or s.op in OPS and OPS[s.op].random_access(s, orientation)
-                   for s in steps[index:])  # fmt: skip
-
+def _graph(src: Source, steps: list[Step], ctx: Context) -> pyvips.Image:
+    """The lazy graph of the steps over the source, opened for random access only if a step
+    needs it; a first step that can decodes the source itself (shrink-on-load)."""
+    ops = [op_for(step) for step in steps]
+    later = [False] * (len(steps) + 1)  # whether a step from there on reads out of order
+    for index in reversed(range(len(steps))):
+        later[index] = later[index + 1] or ops[index].random_access(steps[index], src)
     first = 0
-    if steps and steps[0].op == "thumbnail":
-        image = thumbnail_with(src.thumbnail, src.upright_size, steps[0])
+    if steps and ops[0].on_load is not None:
+        image = ops[0].on_load(src, steps[0])
         first = 1
-        if random_after(1):
+        if later[1]:
             image = image.copy_memory()  # shrink-on-load streams; later steps need the whole
+        ctx.given = src.decode(random_access=True) if later[1] else image
     else:
-        image = src.decode(random_access=random_after(0))
-    given = image  # the input of the last step (the decoded source before any)
-    if first:  # that of a shrink-on-load thumbnail: the source as it is
-        given = src.decode(random_access=True) if random_after(1) else image
+        image = ctx.given = src.decode(random_access=later[0])
     for index in range(first, len(steps)):
         _stop_if_interrupted(ctx.watch, ctx.source, ctx.settings)  # building takes time too
-        step = steps[index]
-        if step.op == "qc":
-            _gate(image, given, step, ctx)
-            continue
-        given = image
-        if step.op == "model":
-            image = _model(image, step, ctx, random_after(index + 1))
-        else:
-            image = OPS[step.op].apply(image, step)
+        step, op = steps[index], ops[index]
+        if not op.gate:
+            ctx.given = image
+        ctx.random_after = later[index + 1]
+        image = op.apply(image, step, ctx)
         ctx.built.append(image)
     return image
-
-
-def _gate(image: pyvips.Image, given: pyvips.Image, step: Step, ctx: _Context) -> None:
-    """Judge a quality gate; a failure stops the run before anything is written."""
-    began = time.monotonic()
-    verdict = qc.judge(image, given if ctx.reference is None else ctx.reference, step)
-    ctx.clock.aside("qc", time.monotonic() - began)
-    ctx.verdicts.append(verdict)
-    ctx.notes.append(verdict.describe())
-    if verdict.outcome == "fail":
-        raise QualityError(f"{ctx.source}: {verdict.describe()}; nothing was written")
-
-
-def _model(image: pyvips.Image, step: Step, ctx: _Context, random: bool) -> pyvips.Image:
-    """The model's output as a lazy image: streamed while the steps after it run, or spooled
-    to disk first when one of them needs random access."""
-    from pixelmill.models.runtime import session_for
-
-    session = session_for(step["name"], ctx.settings)
-    plan = tiled.plan_for(session.manifest, session.working_bytes, image.width, step["tile"], step["overlap"], step["batch"])
-    ctx.notes.append(f"{plan.describe(step['name'])} on {session.providers[0]}")
-    run = tiled.ModelRun(image, session, plan)
-    ctx.models.append(run)
-    if random:
-        spool = ctx.stack.enter_context(
-            tempfile.TemporaryDirectory(prefix="pixelmill-model-", dir=ctx.settings.tmp_dir)
-        )
-        return bandsink.spooled(run, Path(spool) / "model.png", ctx.progress)
-    progress, ctx.progress = ctx.progress, None
-    return ctx.stack.enter_context(bandsink.Stream(run, str(ctx.source), progress))
 
 
 def _stop_if_interrupted(watch: Watch, source: Location, settings: Settings) -> None:

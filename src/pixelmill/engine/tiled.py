@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyvips
 
+from pixelmill.engine.imaging import rescale
 from pixelmill.engine.memory import return_large_blocks
-from pixelmill.engine.ops import rescale
 from pixelmill.errors import ModelError
 from pixelmill.models.manifest import Manifest
 from pixelmill.models.runtime import Session

@@ -21,11 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pixelmill.errors import PipelineError
-from pixelmill.pipeline import steps as _declared  # noqa: F401  (fills STEPS)
-from pixelmill.pipeline.spec import STEPS, StepSpec
+from pixelmill.pipeline.spec import StepSpec
+from pixelmill.pipeline.spec import steps as all_steps
 
-LAST_ONLY = ("encode",)
-"""Steps that may appear once, as the last step."""
 MAX_STEPS = 64
 """Most steps a pipeline may have: each adds buffers and work to one graph, and no sensible
 pipeline comes near it."""
@@ -45,7 +43,7 @@ class Step:
 
     @property
     def spec(self) -> StepSpec:
-        return STEPS[self.op]
+        return all_steps()[self.op]
 
     def __getitem__(self, name: str) -> Any:
         for key, value in self.args:
@@ -112,7 +110,7 @@ class Pipeline:
     def _validated(cls, steps: Iterable[Step]) -> Pipeline:
         steps = tuple(steps)
         for index, step in enumerate(steps):
-            if step.op in LAST_ONLY and index != len(steps) - 1:
+            if step.spec.encodes and index != len(steps) - 1:
                 raise PipelineError(f"{step.op}: must be the last step and appear once")
         return cls(steps)
 
@@ -126,6 +124,10 @@ class Pipeline:
         """The first step of that name, if any."""
         return next((s for s in self.steps if s.op == op), None)
 
+    def encoder(self) -> Step | None:
+        """The step that encodes the output, if any (the last)."""
+        return next((s for s in self.steps if s.spec.encodes), None)
+
     @staticmethod
     def json_schema() -> dict[str, Any]:
         """JSON schema of the JSON form (the text form is also accepted as a string)."""
@@ -134,7 +136,7 @@ class Pipeline:
             "title": "pixelmill pipeline",
             "oneOf": [
                 {"type": "string", "description": "text form, e.g. resize:fit:512/encode:webp"},
-                {"type": "array", "items": {"oneOf": [_step_schema(s) for s in STEPS.values()]}},
+                {"type": "array", "items": {"oneOf": [_step_schema(s) for s in all_steps().values()]}},
             ],
         }
 
@@ -173,13 +175,14 @@ def _split(text: str) -> list[str]:
 
 
 def _spec(op: str) -> StepSpec:
-    spec = STEPS.get(op.lower()) if isinstance(op, str) else None
+    known = all_steps()
+    spec = known.get(op.lower()) if isinstance(op, str) else None
     if spec is None:
         import difflib
 
-        close = difflib.get_close_matches(str(op).lower(), STEPS, n=1)
+        close = difflib.get_close_matches(str(op).lower(), known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise PipelineError(f"unknown step {op!r}{hint} (steps: {', '.join(STEPS)})")
+        raise PipelineError(f"unknown step {op!r}{hint} (steps: {', '.join(known)})")
     return spec
 
 
@@ -262,19 +265,20 @@ def _build(spec: StepSpec, given: Mapping[str, tuple[Any, Any]]) -> Step:
     return Step(spec.name, tuple(values.items()))
 
 
-def _signature(spec: StepSpec) -> str:
-    """Usage line of a step, e.g. ``resize:MODE[:WIDTH][:HEIGHT][:kernel=…]``."""
+def _signature(spec: StepSpec, keywords: bool = True) -> str:
+    """Usage line of a step, e.g. ``resize:MODE[:WIDTH][:HEIGHT][:kernel=…]`` (without the
+    arguments given only by name unless ``keywords``)."""
     parts = [spec.name]
     for p in spec.params:
         if getattr(p.kind, "variadic", False):
             parts.append(f"{p.name.upper()}…")
         elif p.positional:
             parts.append(p.name.upper() if p.required else f"[{p.name.upper()}]")
-        else:
+        elif keywords:
             parts.append(f"[{p.name}=…]")
     return ":".join(parts)
 
 
-def signature(op: str) -> str:
+def signature(op: str, keywords: bool = True) -> str:
     """Usage line of a step by name, as ``pixelmill ops`` prints it."""
-    return _signature(_spec(op))
+    return _signature(_spec(op), keywords)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -275,7 +276,9 @@ class Gates(Kind):
     """One or more gate conditions. In the text form each is its own ``:``-separated argument,
     gathered wherever it stands (the grammar asks :meth:`matches`); in JSON, a list of them."""
 
-    metrics: tuple[str, ...]
+    metrics: Callable[[], Collection[str]]
+    """The names of the metrics gates may use (looked up when a gate is parsed: plugins may
+    add metrics)."""
     variadic = True
 
     def matches(self, text: str) -> bool:
@@ -297,10 +300,10 @@ class Gates(Kind):
             match = GATE.fullmatch(text)
             if match is None:
                 raise ValueError(f"is not {self.describe()}")
-            name = match[1].lower()
-            if name not in self.metrics:
+            name, known = match[1].lower(), self.metrics()
+            if name not in known:
                 raise ValueError(f"names an unknown metric {name!r} (metrics: "
-                                 f"{', '.join(self.metrics)})")  # fmt: skip
+                                 f"{', '.join(known)})")  # fmt: skip
             threshold = float(match[3])
             if not math.isfinite(threshold):
                 raise ValueError(f"has a threshold too large for a number ({match[3]})")

@@ -1,11 +1,16 @@
 """Declarations of steps: a name, typed parameters with defaults, and one line of documentation.
 
 Everything else about a step's surface (parser, canonical formatter, JSON schema, ``pixelmill
-ops``) is generated from these declarations by :mod:`pixelmill.pipeline.grammar`.
+ops``, the README's table) is generated from these declarations by
+:mod:`pixelmill.pipeline.grammar`. A step is declared in the module that implements it
+(``pixelmill/engine/steps/``, or a plugin's), above this layer: the registry here is filled
+when steps are first looked up (:func:`steps`), by importing :data:`PROVIDER` by name.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +55,10 @@ class StepSpec:
     doc: str
     params: tuple[Param, ...] = ()
     check: Check | None = None
+    encodes: bool = False
+    """It encodes the output: the last step, at most once, never part of the image's graph."""
+    origin: str = "pixelmill"
+    """The package it comes from."""
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -74,13 +83,24 @@ class StepSpec:
 
 
 STEPS: dict[str, StepSpec] = {}
-"""Every declared step, by name, in declaration order."""
+"""Every registered step, by name, in the order registered (use :func:`steps`)."""
+PROVIDER = "pixelmill.engine.steps"
+"""The module whose ``load()`` registers the built-in steps and those of plugins."""
 
 
-def declare(name: str, doc: str, *params: Param, check: Check | None = None) -> StepSpec:
-    """Declare a step once; the grammar picks it up from :data:`STEPS`."""
-    if name in STEPS:
-        raise ValueError(f"step {name!r} declared twice")
-    spec = StepSpec(name, doc, params, check)
-    STEPS[name] = spec
-    return spec
+def declare(name: str, doc: str, *params: Param, check: Check | None = None,
+            encodes: bool = False) -> StepSpec:  # fmt: skip
+    """A step's declaration (registered with its implementation, see
+    :func:`pixelmill.engine.step.register`)."""
+    return StepSpec(name, doc, params, check, encodes)
+
+
+def steps() -> dict[str, StepSpec]:
+    """Every step, by name; the built-in ones and plugins' are loaded on first use."""
+    _load()
+    return STEPS
+
+
+@functools.cache
+def _load() -> None:
+    importlib.import_module(PROVIDER).load()

@@ -2,6 +2,6 @@
 :mod:`.ssimulacra2`), no-reference indicators (:mod:`.blind`), and the catalogue that names
 them (:mod:`.metrics`). Pure functions of images; nothing here reads or writes files."""
 
-from pixelmill.quality.metrics import METRICS, Metric, compare, metric
+from pixelmill.quality.metrics import METRICS, Metric, compare, metric, metrics
 
-__all__ = ["METRICS", "Metric", "compare", "metric"]
+__all__ = ["METRICS", "Metric", "compare", "metric", "metrics"]

@@ -12,6 +12,8 @@ Three kinds:
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,14 +33,18 @@ class Metric:
     unit: str
     doc: str
     function: str
-    """``module:function`` under :mod:`pixelmill.quality`."""
+    """``module:function``: a module of :mod:`pixelmill.quality` by its short name for the
+    built-in metrics, the module's full name for a plugin's."""
     options: dict[str, Any] = field(default_factory=dict)
     key: str | None = None
     """For functions returning a mapping: the entry this metric is."""
+    origin: str = "pixelmill"
+    """The package it comes from."""
 
     def __call__(self, image: Any, reference: Any = None) -> float:
         module, name = self.function.split(":")
-        function = getattr(importlib.import_module(f"pixelmill.quality.{module}"), name)
+        module = f"pixelmill.quality.{module}" if self.origin == "pixelmill" else module
+        function = getattr(importlib.import_module(module), name)
         if self.kind == "blind":
             value = function(image, **self.options)
         else:
@@ -91,11 +97,36 @@ RESAMPLED_DEFAULT = ("consistency",)
 """What it measures when the image is larger than the reference (an upscale)."""
 
 
+def metrics() -> dict[str, Metric]:
+    """Every metric by name: the built-in ones, then those of plugins (entry point group
+    ``pixelmill.metrics``), loaded on first use."""
+    _load_plugins()
+    return METRICS
+
+
+@functools.cache
+def _load_plugins() -> None:
+    from pixelmill.plugins import discover
+
+    found: dict[str, Metric] = {}
+    for plugin in discover("pixelmill.metrics"):
+        value = plugin.value
+        if not isinstance(value, Metric) or value.kind not in KINDS:
+            raise plugin.refuse(f"{value!r} is not a metric (a pixelmill.quality.Metric of "
+                                f"kind {', '.join(KINDS)})")  # fmt: skip
+        if value.name in METRICS or value.name in found:
+            owner = METRICS[value.name].origin if value.name in METRICS else "another plugin"
+            raise plugin.refuse(f"its metric {value.name!r} has the name of a metric of {owner}")
+        found[value.name] = dataclasses.replace(value, origin=plugin.package)
+    METRICS.update(found)
+
+
 def metric(name: str) -> Metric:
     """The metric called ``name``; unknown names are refused with the list."""
-    found = METRICS.get(name.strip().lower())
+    known = metrics()
+    found = known.get(name.strip().lower())
     if found is None:
-        raise UsageError(f"unknown metric {name!r} (metrics: {', '.join(METRICS)})")
+        raise UsageError(f"unknown metric {name!r} (metrics: {', '.join(known)})")
     return found
 
 

@@ -47,6 +47,7 @@ from starlette.datastructures import Headers
 from pixelmill import api, storage
 from pixelmill.config import Settings
 from pixelmill.engine import output_suffix, settle_format
+from pixelmill.engine.step import op_for
 from pixelmill.errors import PixelmillError, StorageError, UsageError
 from pixelmill.jobs import telemetry
 from pixelmill.pipeline import Pipeline, Step
@@ -128,7 +129,7 @@ def router(settings: Settings, root: Location) -> APIRouter:
         if not storage.exists(cached):
             _render(source, cached, pipeline, settings)
         if cached.is_local:
-            if version is not None and pipeline.find("model") is None:  # models may change
+            if version is not None and not _models(pipeline):  # models may change
                 hits.remember(raw, accept, source, version, cached, media, headers)
             return FileResponse(cached.path, media_type=media, headers=headers)
         return StreamingResponse(storage.chunks(cached), media_type=media, headers=headers)
@@ -215,7 +216,7 @@ def _render(source: Location, destination: Location | None, pipeline: Pipeline,
 
 def _encoded(pipeline: Pipeline, source: Location) -> Pipeline:
     """The pipeline ending with its encode step, or with the one its output would get."""
-    if pipeline.find("encode") is not None:
+    if pipeline.encoder() is not None:
         return pipeline
     fmt = output_suffix(pipeline, source.name).lstrip(".")
     return Pipeline((*pipeline.steps, Step.make("encode", format=FORMAT_ALIASES.get(fmt, fmt))))
@@ -267,9 +268,13 @@ def _cache_key(source: Location, pipeline: Pipeline, settings: Settings, secret:
 
     digest = hmac.new(secret, _content_digest(source).encode(), hashlib.sha256)
     digest.update(str(pipeline).encode())
-    for step in pipeline.steps:
-        if step.op == "model":
-            model = find(step["name"], settings)
-            digest.update(f"{model.manifest.name}@{model.manifest.version}:"
-                          f"{model.path.stat().st_size}".encode())  # fmt: skip
+    for name in _models(pipeline):
+        model = find(name, settings)
+        digest.update(f"{model.manifest.name}@{model.manifest.version}:"
+                      f"{model.path.stat().st_size}".encode())  # fmt: skip
     return digest.hexdigest()
+
+
+def _models(pipeline: Pipeline) -> list[str]:
+    """The models the pipeline's steps run."""
+    return [name for step in pipeline.steps for name in op_for(step).models(step)]

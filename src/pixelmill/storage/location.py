@@ -96,20 +96,41 @@ class Location:
 
 
 def locate(url: str | os.PathLike[str] | Location) -> Location:
-    """Parse a path or URL."""
+    """Parse a path or URL; the storage rules of plugins may refuse it."""
     if isinstance(url, Location):
         return url
     text = os.fspath(url)
     if not text:
         raise StorageError("empty path")
     if "://" not in text and "::" not in text:
-        return Location(os.path.abspath(os.path.expanduser(text)))
+        return _checked(Location(os.path.abspath(os.path.expanduser(text))))
     protocol, _, rest = text.partition("://")
     if protocol.lower() == "file":
-        return Location(os.path.abspath(rest))
+        return _checked(Location(os.path.abspath(rest)))
     if not rest.strip("/"):
         raise StorageError(f"{text}: no path after {protocol}://")
-    return Location(text)
+    return _checked(Location(text))
+
+
+def _checked(loc: Location) -> Location:
+    for rule in _rules():
+        why = rule.value(loc)
+        if why:
+            raise StorageError(f"{loc}: refused by storage rule {rule.name!r} of "
+                               f"{rule.package}: {why}")  # fmt: skip
+    return loc
+
+
+@functools.cache
+def _rules() -> tuple[Any, ...]:
+    """The storage rules of plugins (entry point group ``pixelmill.storage``)."""
+    from pixelmill.plugins import discover
+
+    found = tuple(discover("pixelmill.storage"))
+    for rule in found:
+        if not callable(rule.value):
+            raise rule.refuse(f"{rule.value!r} is not a storage rule (a callable)")
+    return found
 
 
 @contextlib.contextmanager

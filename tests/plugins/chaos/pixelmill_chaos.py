@@ -1,6 +1,6 @@
-"""Test-only steps, in every Python process started with this folder on ``PYTHONPATH`` (the
-service's API, its workers and their job processes alike): the failures a production pipeline
-must survive, made on purpose.
+"""Test-only steps, a pixelmill plugin: the failures a production pipeline must survive, made
+on purpose, in every process started with this plugin on ``PYTHONPATH`` (the service's API,
+its workers and their job processes alike).
 
 - ``crash``: leaves a spool file in the temporary folder, then kills its own process with
   SIGSEGV, as a decoder's segfault would;
@@ -13,26 +13,26 @@ import signal
 import tempfile
 import time
 
-from pixelmill.engine.ops import OPS, Op
+from pixelmill.engine.step import Op
 from pixelmill.pipeline.spec import declare
 
 
-def crash(image, step):
+def crash(image, step, ctx):
     tempfile.mkstemp(prefix="pixelmill-", suffix=".part")  # as a spool left mid-write
     os.kill(os.getpid(), signal.SIGSEGV)
 
 
-def hog(image, step):
+def hog(image, step, ctx):
     held = []
     while True:
         held.append(b"x" * (64 << 20))
 
 
-def hang(image, step):
+def hang(image, step, ctx):
     while True:
         time.sleep(1)
 
 
-for name, apply in (("crash", crash), ("hog", hog), ("hang", hang)):
-    declare(name, f"test only: {apply.__name__}")
-    OPS[name] = Op(apply)
+CRASH = Op(declare("crash", "test only: segfaults"), crash)
+HOG = Op(declare("hog", "test only: takes all the memory"), hog)
+HANG = Op(declare("hang", "test only: never returns"), hang)

@@ -1,0 +1,49 @@
+"""``qc``: a quality gate. It measures the image against the input of the step before it (or
+the run's reference) and passes, flags the output for review, or fails the run before anything
+is written; the image goes on unchanged (see :mod:`pixelmill.engine.qc`)."""
+
+from __future__ import annotations
+
+import time
+
+import pyvips
+
+from pixelmill.codecs import Source
+from pixelmill.engine import qc
+from pixelmill.engine.context import Context
+from pixelmill.engine.step import Op
+from pixelmill.errors import QualityError
+from pixelmill.pipeline import Step
+from pixelmill.pipeline.kinds import Choice, Gates
+from pixelmill.pipeline.spec import REQUIRED, Param, declare
+from pixelmill.quality.metrics import metrics
+
+WEIGHT = 10.0
+"""Work of a gate per pixel: its metrics read both images whole."""
+
+
+def apply(image: pyvips.Image, step: Step, ctx: Context) -> pyvips.Image:
+    began = time.monotonic()
+    verdict = qc.judge(image, ctx.given if ctx.reference is None else ctx.reference, step)
+    ctx.clock.aside("qc", time.monotonic() - began)
+    ctx.verdicts.append(verdict)
+    ctx.notes.append(verdict.describe())
+    if verdict.outcome == "fail":
+        raise QualityError(f"{ctx.source}: {verdict.describe()}; nothing was written")
+    return image
+
+
+def random_access(step: Step, source: Source) -> bool:
+    return True  # the metrics read the whole image, and the one it is measured against
+
+
+OP = Op(declare(
+    "qc",
+    "quality gate, e.g. qc:ssim>=0.92:consistency>=35:on_fail=flag: fail (default) stops and "
+    "writes nothing, flag writes and marks the output for review; see docs/quality.md",
+    Param("gates", Gates(metrics), "conditions on metrics, e.g. ssim>=0.92:"
+          "consistency>=35 (pixelmill metrics lists them)", REQUIRED),
+    Param("on_fail", Choice(("fail", "flag")), "a failed condition stops the run and writes "
+          "nothing (fail), or writes and marks the output for review (flag)", "fail",
+          positional=False),
+), apply, random_access, weight=lambda step: WEIGHT, gate=True)  # fmt: skip
