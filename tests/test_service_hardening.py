@@ -157,6 +157,8 @@ def test_a_folder_run_does_not_write_through_a_link_out_of_its_destination(cli, 
     ({"sources": ["a.png"], "webhook": "http://x/" + "a" * 3000}, 422, "webhook"),
     ({"sources": ["a.png"], "idempotency_key": "k" * 201}, 422, "idempotency_key"),
     ({"sources": ["a.png"], "extra": 1}, 422, "extra"),
+    ({"sources": ["a\x00b.png"]}, 400, "control characters"),  # found by schemathesis
+    ({"sources": ["a\ud800.png"]}, 400, "valid text"),
 ])  # fmt: skip
 def test_every_field_is_bounded(client, body, status, says) -> None:
     answer = client.post("/v1/jobs", json=body)
@@ -228,10 +230,10 @@ def test_models_add_refuses_a_name_that_is_a_path(cli, tmp_path, monkeypatch) ->
 
 
 def test_outputs_come_with_their_length_and_name_from_every_storage(client, settings) -> None:
-    from pixelmill.service.app import _attachment
+    from pixelmill.service.routes.jobs import attachment
 
-    assert _attachment("a b.png") == "attachment; filename*=utf-8''a%20b.png"
-    assert _attachment("cat.webp") == 'attachment; filename="cat.webp"'
+    assert attachment("a b.png") == "attachment; filename*=utf-8''a%20b.png"
+    assert attachment("cat.webp") == 'attachment; filename="cat.webp"'
     made = upload(client).json()
     queue = JobQueue(settings.job_database)
     worker = Worker(queue, settings, name="w")

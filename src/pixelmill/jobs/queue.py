@@ -109,7 +109,7 @@ class Job:
     """The API key that submitted it, when the API wants keys."""
 
     def describe(self) -> dict[str, Any]:
-        """The job as the API shows it and webhooks send it."""
+        """The job as webhooks send it (the API adds its links)."""
         result = self.result or {}
         return {
             "id": self.id, "state": self.state, "progress": round(self.progress * 100, 1),
@@ -121,9 +121,6 @@ class Job:
             "error": self.error and {"kind": self.error_kind, "message": self.error},
             "webhook": self.webhook and {"url": self.webhook, "attempts": self.webhook_attempts,
                                          "status": self.webhook_status},
-            "links": {"self": f"/v1/jobs/{self.id}",
-                      **({"output": f"/v1/jobs/{self.id}/output"}
-                         if self.state == "succeeded" else {})},
         }  # fmt: skip
 
 

@@ -74,7 +74,9 @@ def install(app: FastAPI, queue: JobQueue) -> None:
     registry.register(QueueCollector(queue))
     app.add_middleware(Measure)
 
-    @app.get("/metrics", include_in_schema=False)
+    @app.get("/metrics", tags=["health"], response_class=Response, responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+              "description": "Prometheus text"}})  # fmt: skip
     def metrics() -> Response:
         body = generate_latest(registry) + telemetry.exposition()
         return Response(body, media_type=CONTENT_TYPE_LATEST)

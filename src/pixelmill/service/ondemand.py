@@ -53,10 +53,17 @@ from pixelmill.jobs import telemetry
 from pixelmill.pipeline import Pipeline, Step
 from pixelmill.pipeline.formats import FORMAT_ALIASES
 from pixelmill.service.areas import RESERVED
+from pixelmill.service.views import Refused
 from pixelmill.storage import Location, Scope
 from pixelmill.storage.hosts import refusal
 
 CACHE_CONTROL = "public, max-age=86400"
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+          "description": "the image"},
+    304: {"description": "not modified (If-None-Match)"},
+    **{status: {"model": Refused} for status in (400, 403, 413, 422)},
+}  # fmt: skip
 HITS = 10_000
 """Renders the fast path remembers (the least recently served go first)."""
 HIT_BYTES = 64 * 1024**2
@@ -93,7 +100,8 @@ def router(settings: Settings, root: Location) -> APIRouter:
 
     hits = Hits()
 
-    @routes.get("/img/{sig}/{rest:path}", include_in_schema=True)
+    @routes.get("/img/{sig}/{rest:path}", tags=["images"], response_class=Response,
+                responses=ANSWERS)  # fmt: skip
     async def image(sig: str, rest: str, request: Request) -> Any:
         """An image rendered by a signed pipeline, from the cache when it was rendered before."""
         # what was signed is the path as sent (percent-encoded); the route's decoded parts must

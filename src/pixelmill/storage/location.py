@@ -102,6 +102,12 @@ def locate(url: str | os.PathLike[str] | Location) -> Location:
     text = os.fspath(url)
     if not text:
         raise StorageError("empty path")
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise StorageError(f"{text!r}: a path may not hold control characters")
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise StorageError(f"{text!r}: a path must be valid text (UTF-8)") from None
     if "://" not in text and "::" not in text:
         return _checked(Location(os.path.abspath(os.path.expanduser(text))))
     protocol, _, rest = text.partition("://")
