@@ -163,7 +163,7 @@ def test_a_folder_run_does_not_write_through_a_link_out_of_its_destination(cli, 
 def test_every_field_is_bounded(client, body, status, says) -> None:
     answer = client.post("/v1/jobs", json=body)
     assert answer.status_code == status, answer.text
-    assert answer.json()["detail"]["kind"] in ("usage", "request") and says in answer.text
+    assert answer.json()["detail"]["kind"] in ("usage", "request", "storage") and says in answer.text
 
 
 @pytest.mark.parametrize(("text", "status"), [
