@@ -170,7 +170,7 @@ def test_every_field_is_bounded(client, body, status, says) -> None:
     ('{"sources": ["a.png"], "priority": ' + "9" * 5000 + "}", 400),  # past Python's digits
     ('{"sources": ["a.png"], "pipeline": ' + "[" * 100_000 + "]" * 100_000 + "}", 400),
     ("[" * 600_000, 400),
-    ('{"sources": ["a\\ud800.png"]}', 400),  # a lone surrogate: not text a path can hold
+    ('{"sources": ["a\\ud800.png"]}', 422),  # a lone surrogate: not text
 ])  # fmt: skip
 def test_bodies_json_cannot_hold_are_refused_cleanly(client, text, status) -> None:
     answer = client.post("/v1/jobs", content=text, headers={"content-type": "application/json"})
