@@ -198,7 +198,7 @@ def _display(name: str, start: int, total: int, quiet: bool
     function advancing it by a step and one printing a line above it (nothing when quiet)."""
     from rich.console import Console
 
-    from pixelmill.progress import counting_bar
+    from pixelmill.cli.progress import counting_bar
 
     console = Console(stderr=True, highlight=False, quiet=quiet)
     began = time.monotonic()

@@ -1,0 +1,99 @@
+"""``pixelmill run``, ``info`` and ``sample``: one image or a folder through a pipeline."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from pixelmill.cli.main import cli, pipeline_text, settings_of
+from pixelmill.errors import UsageError
+
+
+@cli.command()
+@click.argument("src")
+@click.argument("dst")
+@click.option("-p", "--pipeline", default="", metavar="PIPELINE",
+              help="Steps, e.g. 'resize:fit:1024:768/encode:webp:q=80', JSON, or @file.")
+@click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(1, 256),
+              help="Images processed at once when SRC is a folder.")
+@click.option("--max-pixels", type=click.IntRange(1), help="Largest input in pixels.")
+@click.option("--max-bytes", type=click.IntRange(1), help="Largest input file in bytes.")
+@click.option("--max-memory", type=click.IntRange(1),
+              help="Bytes of memory one image's work may hold.")
+@click.option("--time-limit", type=click.FloatRange(0, min_open=True), help="Seconds per image.")
+@click.option("--no-autorotate", is_flag=True, help="Keep the stored orientation.")
+@click.option("--reference", metavar="REF",
+              help="Image quality gates (qc steps) measure against, e.g. a ground truth "
+                   "(default: each gate's previous step's input). Single images only.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@click.pass_context
+def run(ctx: click.Context, src: str, dst: str, pipeline: str, jobs: int, max_pixels: int | None,
+        max_bytes: int | None, max_memory: int | None, time_limit: float | None,
+        no_autorotate: bool, reference: str | None, quiet: bool) -> None:  # fmt: skip
+    """Process SRC into DST; both may be files, folders or URLs (s3://, memory://, …).
+
+    With a folder, every image below it is mirrored into DST, --jobs at a time; a failing image
+    is reported and the others go on.
+    """
+    from pixelmill import api, storage
+    from pixelmill.pipeline import Pipeline
+
+    settings = settings_of(ctx, max_pixels=max_pixels, max_bytes=max_bytes, max_memory=max_memory,
+                         time_limit=time_limit,
+                         autorotate=False if no_autorotate else None)  # fmt: skip
+    parsed = Pipeline.parse(pipeline_text(pipeline))
+    if storage.is_dir(storage.locate(src)):
+        from pixelmill.cli.progress import run_tree_with_progress
+
+        if reference is not None:
+            raise UsageError("--reference is for a single image, not a folder")
+        report = run_tree_with_progress(src, dst, parsed, jobs, settings, quiet)
+        ctx.exit(report.exit_code)
+    if storage.is_dir(storage.locate(dst)) or dst.endswith(("/", os.sep)):
+        raise UsageError(f"{dst}: is a folder; give the output file name (SRC is a single image)")
+    from pixelmill.cli.progress import bar_for_one
+
+    with bar_for_one(src, quiet) as progress:
+        outcome = api.run(src, dst, parsed, settings=settings, progress=progress,
+                          reference=reference)  # fmt: skip
+    if outcome.flagged:
+        click.echo(f"flagged for review: {outcome.destination}", err=True)
+    if not quiet:
+        for note in outcome.notes:
+            click.echo(note, err=True)
+        click.echo(
+            f"wrote {outcome.destination} ({outcome.format}, {outcome.width}×{outcome.height}, "
+            f"{outcome.bytes_written:,} bytes) in {outcome.seconds:.2f} s",
+            err=True,
+        )
+
+@cli.command()
+@click.argument("src")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def info(ctx: click.Context, src: str, as_json: bool) -> None:
+    """Describe an image from its header: format, size, depth, colour space, ICC, orientation."""
+    from pixelmill import api
+
+    details = api.info(src, settings=settings_of(ctx))
+    if as_json:
+        click.echo(json.dumps(details, indent=2))
+        return
+    for key, value in details.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        click.echo(f"{key:13} {value}")
+
+@cli.command()
+@click.argument("dst", default="sample.jpg")
+def sample(dst: str) -> None:
+    """Write the bundled sample photograph (a public-domain NASA portrait) to DST."""
+    from importlib.resources import files
+
+    from pixelmill import api
+
+    photo = files("pixelmill") / "data" / "sample.jpg"
+    outcome = api.run(str(photo), dst)
+    click.echo(f"wrote {outcome.destination} ({outcome.width}×{outcome.height})", err=True)
