@@ -30,6 +30,7 @@ from pixelmill.engine.step import op_for
 from pixelmill.engine.watchdog import Watch, runs_in_progress, watchdog
 from pixelmill.errors import Cancelled, LimitError, PixelmillError
 from pixelmill.pipeline import Pipeline, Step
+from pixelmill.pipeline.formats import Format
 from pixelmill.storage import Location
 
 _CANCELLED = threading.Event()
@@ -107,48 +108,24 @@ def execute(
     clock = Clock()
     opened: list[Source] = []
     built: list[pyvips.Image] = []
-
-    def stop_computing() -> None:
-        """Make every computation of the run fail at its next region: the sources' and each
-        step's output (killing the sources alone lets the steps' buffers grow meanwhile)."""
-        for src in opened:
-            src.kill()
-        for image in built:
-            image.set_kill(True)
-
     with contextlib.ExitStack() as stack:
         watch = stack.enter_context(watchdog(
-            settings.time_limit - (time.monotonic() - started), stop_computing, stop,
+            settings.time_limit - (time.monotonic() - started), _stopper(opened, built), stop,
             settings.max_memory))  # fmt: skip
         try:
-            src = stack.enter_context(codecs.open_source(source, settings))
-            opened.append(src)
-            _ACTIVE.add(src)
+            src = _open(stack, source, settings, opened)
             clock.lap("open")
             _stop_if_interrupted(watch, source, settings)
             cost.check(steps, src.upright_size, settings, source)
             ctx = Context(settings, stack, notes, progress, source, clock, watch, built)
             if reference is not None:
-                truth = stack.enter_context(codecs.open_source(reference, settings))
-                opened.append(truth)
+                truth = _open(stack, reference, settings, opened)
                 ctx.reference = truth.decode(random_access=True)
             image = _graph(src, steps, ctx)
             _check_size(image.width, image.height, settings, source)
             image, options = codecs.prepare(image, fmt, pipeline.encoder(), strip=ctx.strip)
             clock.lap("graph")
-            data = None
-            if destination is None:
-                data = codecs.write_buffer(image, fmt, options)
-                _stop_if_interrupted(watch, source, settings)
-                size = len(data)
-                clock.lap("render")
-            else:
-                with storage.atomic_output(destination, settings.tmp_dir) as spool:
-                    codecs.write(image, fmt, options, spool, ctx.progress)
-                    _stop_if_interrupted(watch, source, settings)
-                    size = os.path.getsize(spool)
-                    clock.lap("render")
-                clock.lap("store")
+            size, data = _render(image, fmt, options, destination, ctx)
         except pyvips.Error as exc:
             _stop_if_interrupted(watch, source, settings)
             alone = runs_in_progress() == 1  # whose warnings they were is known
@@ -166,6 +143,46 @@ def execute(
         size, time.monotonic() - started, tuple(notes), tuple(ctx.verdicts), clock.seconds,
         src.size, data,
     )  # fmt: skip
+
+
+def _open(stack: contextlib.ExitStack, loc: Location, settings: Settings,
+          opened: list[Source]) -> Source:  # fmt: skip
+    """A source opened for the run (a signal's :func:`cancel` reaches it)."""
+    src = stack.enter_context(codecs.open_source(loc, settings))
+    opened.append(src)
+    _ACTIVE.add(src)
+    return src
+
+
+def _stopper(opened: list[Source], built: list[pyvips.Image]) -> Callable[[], None]:
+    """What makes every computation of a run fail at its next region: killing its sources and
+    each step's output (the sources alone would let the steps' buffers grow meanwhile)."""
+
+    def stop_computing() -> None:
+        for src in opened:
+            src.kill()
+        for image in built:
+            image.set_kill(True)
+
+    return stop_computing
+
+
+def _render(image: pyvips.Image, fmt: Format, options: dict, destination: Location | None,
+            ctx: Context) -> tuple[int, bytes | None]:  # fmt: skip
+    """Pull the pixels through the graph into the destination, atomically, or into memory
+    (None); the size written and, in memory, the bytes."""
+    if destination is None:
+        data = codecs.write_buffer(image, fmt, options)
+        _stop_if_interrupted(ctx.watch, ctx.source, ctx.settings)
+        ctx.clock.lap("render")
+        return len(data), data
+    with storage.atomic_output(destination, ctx.settings.tmp_dir) as spool:
+        codecs.write(image, fmt, options, spool, ctx.progress)
+        _stop_if_interrupted(ctx.watch, ctx.source, ctx.settings)
+        size = os.path.getsize(spool)
+        ctx.clock.lap("render")
+    ctx.clock.lap("store")
+    return size, None
 
 
 def _graph(src: Source, steps: list[Step], ctx: Context) -> pyvips.Image:

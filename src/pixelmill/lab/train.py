@@ -14,6 +14,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -68,76 +69,112 @@ def train(recipe: Recipe, out: Path, *, resume: bool = False, threads: int | Non
     settings = settings or Settings.load()
     if threads:
         torch.set_num_threads(threads)
-    where = device()
-    state = _previous(recipe, out, resume)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / RECIPE).write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
-    torch.manual_seed(recipe.train.seed)
-    net = ConvNet(recipe.net).to(where)
-    optimiser = torch.optim.Adam(net.parameters(), lr=recipe.train.lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: lr_factor(recipe.train, s))
-    losses: list[float] = []
-    start = 0
-    if state is not None:
-        net.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["scheduler"])
-        losses, start = list(state["losses"]), int(state["step"])
-    elif recipe.init is not None:
-        net.load_state_dict(prune.initial(recipe.init, recipe.net).state_dict())
-    teacher = load_teacher(recipe.teacher, recipe.scale, where, settings)
+    run = _Run.begin(recipe, out, resume, settings)
     pairs = Pairs(recipe, settings)
     batch, steps = recipe.train.batch, recipe.train.steps
     loader = torch.utils.data.DataLoader(
-        pairs, batch_size=batch, sampler=range(start * batch, steps * batch),
+        pairs, batch_size=batch, sampler=range(run.start * batch, steps * batch),
         num_workers=workers, multiprocessing_context="spawn" if workers else None,
-        pin_memory=where.type == "cuda",
+        pin_memory=run.where.type == "cuda",
     )  # fmt: skip
-    criterion = LOSSES[recipe.train.loss]
-    last = checkpoints.latest(out) if state is not None else None
-    with _display(recipe.name, start, steps, quiet) as (advance, say):
-        left_out = pairs.photos.left_out if pairs.photos else []
-        say(
-            f"{recipe.name}: {recipe.net.arch}, {parameters(net):,} parameters, receptive "
-            f"field {net.receptive_field}, on {where.type} with {torch.get_num_threads()} "
-            f"threads and {workers} loader processes"
-            + (f", resuming at step {start}" if start else "")
-            + (f", starting from {recipe.init}" if recipe.init and not start else "")
-            + (f"; {len(left_out)} photographs smaller than a patch left out" if left_out else "")
-        )
-        net.train()
-        for step, (degraded, target) in enumerate(loader, start + 1):
-            degraded = degraded.to(where, non_blocking=True)
-            target = target.to(where, non_blocking=True)
-            output = net(degraded)
-            loss = criterion(output, target)
-            if teacher is not None:
-                with torch.no_grad():
-                    guide = teacher[0](degraded)
-                loss = (1 - teacher[1]) * loss + teacher[1] * criterion(output, guide)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            losses.append(loss.item())
-            advance(losses[-1])
+    last = checkpoints.latest(out) if run.start else None
+    with _display(recipe.name, run.start, steps, quiet) as (advance, say):
+        say(run.describe(workers, pairs.photos.left_out if pairs.photos else []))
+        run.net.train()
+        for step, (degraded, target) in enumerate(loader, run.start + 1):
+            advance(run.learn(degraded, target))
             stop = cancelled()
             if stop or step % recipe.train.checkpoint_every == 0 or step == steps:
-                last = checkpoints.path_for(out, step)
-                checkpoints.save(last, {
-                    "step": step, "recipe": recipe.to_dict(), "net": recipe.net.to_dict(),
-                    "model": net.state_dict(), "optimizer": optimiser.state_dict(),
-                    "scheduler": schedule.state_dict(), "losses": losses,
-                })  # fmt: skip
-                curve.plot(losses, out / CURVE, f"{recipe.name}: {recipe.train.loss} loss")
-                say(f"step {step}/{steps}: loss {losses[-1]:.5f}, lr "
-                    f"{schedule.get_last_lr()[0]:.2e}, checkpoint {last.name}")  # fmt: skip
+                last = run.save(step)
+                say(f"step {step}/{steps}: loss {run.losses[-1]:.5f}, lr "
+                    f"{run.schedule.get_last_lr()[0]:.2e}, checkpoint {last.name}")  # fmt: skip
             if stop:
                 raise Cancelled(f"{recipe.name}: stopped at step {step} of {steps}, checkpoint "
                                 f"{last}; go on with --resume")  # fmt: skip
     if last is None:
         raise UsageError(f"{out}: nothing was trained (steps {steps})")
     return last
+
+
+@dataclass
+class _Run:
+    """A training run's state: the net, its optimiser and schedule, the losses so far."""
+
+    recipe: Recipe
+    out: Path
+    where: torch.device
+    net: ConvNet
+    optimiser: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    teacher: tuple[Callable[[torch.Tensor], torch.Tensor], float] | None
+    losses: list[float]
+    start: int
+    """The steps already done (resumed from a checkpoint)."""
+
+    @classmethod
+    def begin(cls, recipe: Recipe, out: Path, resume: bool, settings: Settings) -> _Run:
+        """A new run in ``out``, or the one there resumed; the recipe is written beside it."""
+        where = device()
+        state = _previous(recipe, out, resume)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / RECIPE).write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+        torch.manual_seed(recipe.train.seed)
+        net = ConvNet(recipe.net).to(where)
+        optimiser = torch.optim.Adam(net.parameters(), lr=recipe.train.lr)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimiser,
+                                                     lambda s: lr_factor(recipe.train, s))  # fmt: skip
+        losses: list[float] = []
+        start = 0
+        if state is not None:
+            net.load_state_dict(state["model"])
+            optimiser.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["scheduler"])
+            losses, start = list(state["losses"]), int(state["step"])
+        elif recipe.init is not None:
+            net.load_state_dict(prune.initial(recipe.init, recipe.net).state_dict())
+        teacher = load_teacher(recipe.teacher, recipe.scale, where, settings)
+        return cls(recipe, out, where, net, optimiser, schedule, teacher, losses, start)
+
+    def learn(self, degraded: torch.Tensor, target: torch.Tensor) -> float:
+        """One step of training on a batch; its loss."""
+        criterion = LOSSES[self.recipe.train.loss]
+        degraded = degraded.to(self.where, non_blocking=True)
+        target = target.to(self.where, non_blocking=True)
+        output = self.net(degraded)
+        loss = criterion(output, target)
+        if self.teacher is not None:
+            with torch.no_grad():
+                guide = self.teacher[0](degraded)
+            loss = (1 - self.teacher[1]) * loss + self.teacher[1] * criterion(output, guide)
+        self.optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimiser.step()
+        self.schedule.step()
+        self.losses.append(loss.item())
+        return self.losses[-1]
+
+    def save(self, step: int) -> Path:
+        """A checkpoint of ``step``, and the loss curve; the checkpoint's path."""
+        recipe = self.recipe
+        path = checkpoints.path_for(self.out, step)
+        checkpoints.save(path, {
+            "step": step, "recipe": recipe.to_dict(), "net": recipe.net.to_dict(),
+            "model": self.net.state_dict(), "optimizer": self.optimiser.state_dict(),
+            "scheduler": self.schedule.state_dict(), "losses": self.losses,
+        })  # fmt: skip
+        curve.plot(self.losses, self.out / CURVE, f"{recipe.name}: {recipe.train.loss} loss")
+        return path
+
+    def describe(self, workers: int, left_out: list) -> str:
+        recipe, start = self.recipe, self.start
+        return (
+            f"{recipe.name}: {recipe.net.arch}, {parameters(self.net):,} parameters, receptive "
+            f"field {self.net.receptive_field}, on {self.where.type} with "
+            f"{torch.get_num_threads()} threads and {workers} loader processes"
+            + (f", resuming at step {start}" if start else "")
+            + (f", starting from {recipe.init}" if recipe.init and not start else "")
+            + (f"; {len(left_out)} photographs smaller than a patch left out" if left_out else "")
+        )
 
 
 def _previous(recipe: Recipe, out: Path, resume: bool) -> dict | None:

@@ -10,6 +10,7 @@ integer pixels, not four times as many bytes of float, for every tile.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,8 +25,48 @@ PIXELS, OUTPUT = "pixelmill_pixels", "pixelmill_output"
 def wrap(path: Path, manifest: Manifest, depth: int, bands: int) -> bytes:
     """The serialised model taking N×H×W×``bands`` tiles of ``depth`` bits and giving its
     output the same way. A one-channel model given three bands runs on each of them."""
+    from onnx import TensorProto, helper
+
+    model, model_in, model_out, float_type = _checked(path, manifest)
+    pixel_type = TensorProto.UINT16 if depth == 16 else TensorProto.UINT8
+    peak = 65535.0 if depth == 16 else 255.0
+    low, high = manifest.value_range
+    per_channel = manifest.channels == 1 and bands == 3
+    graph = _Graph()
+    x = graph.then(PIXELS, "Cast", to=TensorProto.FLOAT)
+    x = graph.then(x, "Transpose", perm=[0, 3, 1, 2])
+    x = graph.then(x, "Mul", graph.const((high - low) / peak))
+    x = graph.then(x, "Add", graph.const(low))
+    if per_channel:
+        x = graph.then(x, "Reshape", graph.const([-1, 1, 0, 0], np.int64))
+    graph.then(x, "Cast", to=float_type, output=model_in.name)
+    graph.nodes.extend(model.graph.node)
+    x = graph.then(model_out.name, "Cast", to=TensorProto.FLOAT)
+    if per_channel:
+        x = graph.then(x, "Reshape", graph.const([-1, 3, 0, 0], np.int64))
+    x = graph.then(x, "Sub", graph.const(low))
+    x = graph.then(x, "Mul", graph.const(peak / (high - low)))
+    x = graph.then(x, "Round")
+    x = graph.then(x, "Clip", graph.const(0.0), graph.const(peak))
+    x = graph.then(x, "Cast", to=pixel_type)
+    graph.then(x, "Transpose", perm=[0, 2, 3, 1], output=OUTPUT)
+    wrapped = helper.make_graph(
+        graph.nodes, model.graph.name,
+        [helper.make_tensor_value_info(PIXELS, pixel_type, ["n", "h", "w", bands])],
+        [helper.make_tensor_value_info(OUTPUT, pixel_type, ["n", "out_h", "out_w", bands])],
+        [*model.graph.initializer, *graph.constants],
+    )  # fmt: skip
+    result = helper.make_model(wrapped, opset_imports=model.opset_import,
+                               functions=model.functions)
+    result.ir_version = model.ir_version
+    return result.SerializeToString()
+
+
+def _checked(path: Path, manifest: Manifest) -> tuple[Any, Any, Any, int]:
+    """The ONNX model, its image input and output, and its input's float type, once they are
+    found to be what tiling needs."""
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto
 
     try:
         model = onnx.load(path)
@@ -46,52 +87,31 @@ def wrap(path: Path, manifest: Manifest, depth: int, bands: int) -> bytes:
     if float_type not in (TensorProto.FLOAT, TensorProto.FLOAT16):
         raise ModelError(f"model {manifest.name}: takes {TensorProto.DataType.Name(float_type)}; "
                          "tiling needs float or float16 input")  # fmt: skip
-    pixel_type = TensorProto.UINT16 if depth == 16 else TensorProto.UINT8
-    peak = 65535.0 if depth == 16 else 255.0
-    low, high = manifest.value_range
-    per_channel = manifest.channels == 1 and bands == 3
+    return model, model_in, model_out, float_type
 
-    nodes: list[onnx.NodeProto] = []
-    constants: list[onnx.TensorProto] = []
 
-    def const(value: object, dtype: type = np.float32) -> str:
-        name = f"pixelmill_const{len(constants)}"
-        constants.append(numpy_helper.from_array(np.asarray(value, dtype), name))
+class _Graph:
+    """Nodes and constants of the conversions, added in order."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Any] = []
+        self.constants: list[Any] = []
+
+    def const(self, value: object, dtype: type = np.float32) -> str:
+        from onnx import numpy_helper
+
+        name = f"pixelmill_const{len(self.constants)}"
+        self.constants.append(numpy_helper.from_array(np.asarray(value, dtype), name))
         return name
 
-    def then(current: str, op: str, *operands: str, output: str = "", **attrs: object) -> str:
-        output = output or f"pixelmill_{len(nodes)}_{op.lower()}"
-        nodes.append(helper.make_node(op, [current, *operands], [output], name=output, **attrs))
+    def then(self, current: str, op: str, *operands: str, output: str = "",
+             **attrs: object) -> str:  # fmt: skip
+        from onnx import helper
+
+        output = output or f"pixelmill_{len(self.nodes)}_{op.lower()}"
+        self.nodes.append(helper.make_node(op, [current, *operands], [output], name=output,
+                                           **attrs))  # fmt: skip
         return output
-
-    x = then(PIXELS, "Cast", to=TensorProto.FLOAT)
-    x = then(x, "Transpose", perm=[0, 3, 1, 2])
-    x = then(x, "Mul", const((high - low) / peak))
-    x = then(x, "Add", const(low))
-    if per_channel:
-        x = then(x, "Reshape", const([-1, 1, 0, 0], np.int64))
-    then(x, "Cast", to=float_type, output=model_in.name)
-    nodes.extend(graph.node)
-    x = then(model_out.name, "Cast", to=TensorProto.FLOAT)
-    if per_channel:
-        x = then(x, "Reshape", const([-1, 3, 0, 0], np.int64))
-    x = then(x, "Sub", const(low))
-    x = then(x, "Mul", const(peak / (high - low)))
-    x = then(x, "Round")
-    x = then(x, "Clip", const(0.0), const(peak))
-    x = then(x, "Cast", to=pixel_type)
-    then(x, "Transpose", perm=[0, 2, 3, 1], output=OUTPUT)
-
-    wrapped = helper.make_graph(
-        nodes, graph.name,
-        [helper.make_tensor_value_info(PIXELS, pixel_type, ["n", "h", "w", bands])],
-        [helper.make_tensor_value_info(OUTPUT, pixel_type, ["n", "out_h", "out_w", bands])],
-        [*graph.initializer, *constants],
-    )  # fmt: skip
-    result = helper.make_model(wrapped, opset_imports=model.opset_import,
-                               functions=model.functions)
-    result.ir_version = model.ir_version
-    return result.SerializeToString()
 
 
 DEFAULT_WORKING_BYTES = 256.0
