@@ -75,6 +75,19 @@ def plugin_path(name: str, folder: Path) -> str:
     return str(folder)
 
 
+class FakeClock:
+    """A clock that moves only when told: leases run out and backoffs pass at once."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.time = start
+
+    def now(self) -> float:
+        return self.time
+
+    def advance(self, seconds: float) -> None:
+        self.time += seconds
+
+
 @pytest.fixture
 def queue(tmp_path: Path):
     """A job queue in a SQLite database of its own."""

@@ -12,8 +12,11 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
+from conftest import FakeClock
+
 from pixelmill.errors import UsageError
-from pixelmill.jobs.queue import JobQueue, backoff, jobs
+from pixelmill.jobs.clock import Backoff
+from pixelmill.jobs.queue import JobQueue, jobs
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -37,8 +40,13 @@ def url(request, tmp_path):
 
 
 @pytest.fixture
-def queue(url):
-    made = JobQueue(url)
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def queue(url, clock):
+    made = JobQueue(url, clock)
     yield made
     made.close()
 
@@ -61,17 +69,22 @@ def test_a_job_goes_from_queued_to_succeeded_once(queue) -> None:
     assert queue.counts()["succeeded"] == 1
 
 
-def test_higher_priority_first_then_oldest(queue) -> None:
-    low, high, later = (queue.submit({"n": n}, priority=p) for n, p in ((1, 0), (2, 5), (3, 0)))
+def test_higher_priority_first_then_oldest(queue, clock) -> None:
+    made = []
+    for n, priority in ((1, 0), (2, 5), (3, 0)):
+        made.append(queue.submit({"n": n}, priority=priority))
+        clock.advance(1)
+    low, high, later = made
     order = [queue.claim("w", lease=30).id for _ in range(3)]
     assert order == [high.id, low.id, later.id]
 
 
-def test_a_lost_worker_is_replaced_and_fenced_off(queue) -> None:
+def test_a_lost_worker_is_replaced_and_fenced_off(queue, clock) -> None:
     job = queue.submit({"n": 1}, max_attempts=3)
-    assert queue.claim("dies", lease=0.2).id == job.id
+    assert queue.claim("dies", lease=20).id == job.id
+    clock.advance(19)
     assert queue.claim("other", lease=30) is None  # the lease still runs
-    time.sleep(0.3)
+    clock.advance(2)
     again = queue.claim("other", lease=30)
     assert (again.id, again.attempts, again.lease_owner) == (job.id, 2, "other")
     assert not queue.heartbeat(job.id, "dies", lease=30)  # the lost worker learns it
@@ -80,28 +93,29 @@ def test_a_lost_worker_is_replaced_and_fenced_off(queue) -> None:
     assert queue.get(job.id).result == {"ok": True}
 
 
-def test_a_job_whose_workers_keep_dying_is_dead(queue) -> None:
+def test_a_job_whose_workers_keep_dying_is_dead(queue, clock) -> None:
     job = queue.submit({"n": 1}, max_attempts=2)
     for worker in ("a", "b"):
-        assert queue.claim(worker, lease=0.05).id == job.id
-        time.sleep(0.1)
+        assert queue.claim(worker, lease=30).id == job.id
+        clock.advance(31)
     assert queue.claim("c", lease=30) is None
     dead = queue.get(job.id)
     assert dead.state == "dead" and "lost 2 times" in dead.error and dead.error_kind == "lost"
 
 
-def test_failures_retry_with_backoff_then_go_to_the_dead_letter(queue) -> None:
+def test_failures_retry_with_backoff_then_go_to_the_dead_letter(queue, clock) -> None:
     job = queue.submit({"n": 1}, max_attempts=2)
     queue.claim("w", lease=30)
     retried = queue.fail(job.id, "w", "storage unreachable", "storage")
-    assert retried.state == "queued" and retried.run_after >= time.time() + backoff(1) - 1
+    assert retried.state == "queued" and retried.run_after == clock.now() + 2.0
+    clock.advance(1.9)
     assert queue.claim("w", lease=30) is None  # not due yet
-    with queue.engine.begin() as db:  # let the backoff pass
-        db.exec_driver_sql("UPDATE pixelmill_jobs SET run_after = 0")
+    clock.advance(0.1)
     assert queue.claim("w", lease=30).attempts == 2
     dead = queue.fail(job.id, "w", "storage unreachable", "storage")
     assert dead.state == "dead" and queue.get(job.id).error == "storage unreachable"
-    assert [backoff(n) for n in (1, 2, 3, 20)] == [2.0, 4.0, 8.0, 300.0]
+    assert [Backoff().delay(n) for n in (1, 2, 3, 20)] == [2.0, 4.0, 8.0, 300.0]
+    assert [Backoff(0.5, 3).delay(n) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 3.0]
 
 
 def test_a_bad_input_fails_at_once_with_its_reason(queue) -> None:
@@ -124,8 +138,11 @@ def test_cancel_a_queued_job_at_once_and_a_running_one_at_its_heartbeat(queue) -
     assert queue.claim("w", lease=30) is None
 
 
-def test_listing_filters_and_pages(queue) -> None:
-    made = [queue.submit({"n": n}, batch="b" if n % 2 else None) for n in range(5)]
+def test_listing_filters_and_pages(queue, clock) -> None:
+    made = []
+    for n in range(5):
+        made.append(queue.submit({"n": n}, batch="b" if n % 2 else None))
+        clock.advance(1)
     assert [j.id for j in queue.list(limit=2)] + [j.id for j in queue.list(limit=3, offset=2)] \
         == [j.id for j in reversed(made)]
     assert len(queue.list(batch="b")) == 2 and len(queue.list(state="queued")) == 5
@@ -165,13 +182,14 @@ def test_concurrent_workers_in_processes_never_share_a_job(url) -> None:
 
 
 def _claim_and_hang(url: str, claimed) -> None:
-    job = JobQueue(url).claim("doomed", lease=0.5)
+    job = JobQueue(url, FakeClock()).claim("doomed", lease=30)
     claimed.append(job.id)
     time.sleep(600)
 
 
 def test_a_worker_killed_mid_job_leaves_it_to_another_exactly_once(url) -> None:
-    queue = JobQueue(url)
+    clock = FakeClock()
+    queue = JobQueue(url, clock)
     job = queue.submit({"n": 1})
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:
@@ -184,7 +202,7 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_exactly_once(url) -> None:
         doomed.kill()  # SIGKILL: no goodbye, the lease just runs out
         doomed.join()
         assert list(claimed) == [job.id] and doomed.exitcode == -9
-    time.sleep(0.6)
+    clock.advance(31)  # the lease runs out
     again = queue.claim("heir", lease=30)
     assert (again.id, again.attempts) == (job.id, 2)
     assert queue.complete(job.id, "heir", {"by": "heir"})

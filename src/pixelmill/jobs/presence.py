@@ -8,11 +8,12 @@ that started workers looks at its own, and one that started none at any worker o
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+
+from pixelmill.jobs.clock import Clock, SystemClock
 
 BEAT = 5.0
 """Seconds between a worker's heartbeats."""
@@ -53,13 +54,14 @@ class Presence:
     """The workers' heartbeats in the job database behind ``engine`` (the table is made when
     missing)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
         self.engine = engine
+        self.clock = clock or SystemClock()
         metadata.create_all(engine)
 
     def beat(self, name: str, service: str | None, job_pid: int | None, job: str | None,
              jobs_done: int) -> None:  # fmt: skip
-        now = time.time()
+        now = self.clock.now()
         values = {"service": service, "job_pid": job_pid, "job": job, "jobs_done": jobs_done,
                   "seen_at": now}  # fmt: skip
         with self.engine.begin() as db:
@@ -70,7 +72,7 @@ class Presence:
     def forget_silent(self) -> None:
         """Remove the rows of workers not heard from for :data:`FORGET` seconds."""
         with self.engine.begin() as db:
-            db.execute(workers.delete().where(workers.c.seen_at < time.time() - FORGET))
+            db.execute(workers.delete().where(workers.c.seen_at < self.clock.now() - FORGET))
 
     def leave(self, name: str) -> None:
         with self.engine.begin() as db:
@@ -78,7 +80,7 @@ class Presence:
 
     def fresh(self, service: str | None = None) -> list[Seen]:
         """The workers heard from lately (of ``service`` only, when given)."""
-        query = sa.select(workers).where(workers.c.seen_at >= time.time() - FRESH)
+        query = sa.select(workers).where(workers.c.seen_at >= self.clock.now() - FRESH)
         if service is not None:
             query = query.where(workers.c.service == service)
         with self.engine.connect() as db:

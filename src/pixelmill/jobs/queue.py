@@ -38,11 +38,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from pixelmill.errors import UsageError
+from pixelmill.jobs.clock import Backoff, Clock, SystemClock
 
 STATES = ("queued", "running", "succeeded", "failed", "dead", "cancelled")
 FINAL = ("succeeded", "failed", "dead", "cancelled")
-BACKOFF = (2.0, 300.0)
-"""Seconds before the first retry, and the most any retry waits (doubling in between)."""
 WEBHOOK_ATTEMPTS = 8
 """Deliveries tried before a webhook is given up (over about four minutes)."""
 CHANNEL = "pixelmill_jobs"
@@ -126,9 +125,13 @@ class Job:
 
 class JobQueue:
     """The queue in the database at ``url`` (``sqlite:///path`` or ``postgresql://…``); the
-    table is created when missing."""
+    table is created when missing. Leases, retries and webhook calls run on ``clock``, retries
+    wait as ``backoff`` says (webhook calls too)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, clock: Clock | None = None,
+                 backoff: Backoff | None = None) -> None:  # fmt: skip
+        self.clock = clock or SystemClock()
+        self.backoff = backoff or Backoff()
         self.engine = _engine(url)
         self.sqlite = self.engine.dialect.name == "sqlite"
         self._listener: Any = None
@@ -152,7 +155,7 @@ class JobQueue:
         json.dumps(spec)  # refuse what the database could not store, here
         if key is not None and owner is not None:  # one namespace per owner, of a fixed length
             key = "owned:" + hashlib.sha256(json.dumps([owner, key]).encode()).hexdigest()
-        now = time.time()
+        now = self.clock.now()
         row = {
             "id": job_id or uuid.uuid4().hex, "state": "queued", "priority": priority, "spec": spec,
             "idempotency_key": key, "batch": batch, "attempts": 0, "max_attempts": max_attempts,
@@ -197,7 +200,7 @@ class JobQueue:
         then the oldest, among jobs queued and due, and running jobs whose lease ran out (their
         worker died). A job whose attempts are spent is made dead on the way."""
         while True:
-            now = time.time()
+            now = self.clock.now()
             with self._transaction() as db:
                 ready = (jobs.c.state == "queued") & (jobs.c.run_after <= now)
                 lost = (jobs.c.state == "running") & (jobs.c.lease_expires < now)
@@ -227,7 +230,7 @@ class JobQueue:
                   progress: float | None = None) -> bool:  # fmt: skip
         """Renew ``worker``'s lease (and record progress, 0..1). False when the worker no
         longer holds the job or it was cancelled: the worker must stop it."""
-        changes: dict[str, Any] = {"lease_expires": time.time() + lease}
+        changes: dict[str, Any] = {"lease_expires": self.clock.now() + lease}
         if progress is not None:
             changes["progress"] = min(max(progress, 0.0), 1.0)
         with self._transaction() as db:
@@ -265,7 +268,8 @@ class JobQueue:
             elif job.attempts >= job.max_attempts:
                 changes["state"] = "dead"
             else:
-                changes.update(state="queued", run_after=time.time() + backoff(job.attempts))
+                changes.update(state="queued",
+                               run_after=self.clock.now() + self.backoff.delay(job.attempts))
             self._set(db, job_id, owner=worker, **changes)
             return dataclasses.replace(job, **changes)
 
@@ -273,7 +277,7 @@ class JobQueue:
         """A job whose webhook is due, held for ``lease`` seconds: its ``webhook_due`` is the
         end of the hold, and the fence of :meth:`webhook_tried` (a worker that dies
         mid-delivery leaves it due again after that)."""
-        now = time.time()
+        now = self.clock.now()
         with self._transaction() as db:
             query = (sa.select(jobs).where(jobs.c.webhook_due <= now)
                      .order_by(jobs.c.webhook_due).limit(1))  # fmt: skip
@@ -293,7 +297,7 @@ class JobQueue:
         attempts = claimed.webhook_attempts + 1
         due = None
         if not delivered and attempts < WEBHOOK_ATTEMPTS:
-            due = time.time() + backoff(attempts)
+            due = self.clock.now() + self.backoff.delay(attempts)
         elif not delivered:
             status = f"given up after {attempts} attempts: {status}"
         held = (jobs.c.id == claimed.id) & (jobs.c.webhook_due == claimed.webhook_due)
@@ -352,7 +356,7 @@ class JobQueue:
 
     def backlog(self) -> tuple[int, float | None]:
         """How many jobs are queued and due, and when the oldest of them was created."""
-        now = time.time()
+        now = self.clock.now()
         query = (sa.select(sa.func.count(), sa.func.min(jobs.c.created_at))
                  .where((jobs.c.state == "queued") & (jobs.c.run_after <= now)))  # fmt: skip
         with self.engine.connect() as db:
@@ -365,13 +369,13 @@ class JobQueue:
             raise KeyError(job_id)
         return Job(**row._mapping)
 
-    @staticmethod
-    def _set(db: Connection, job_id: str, owner: str | None = None, **changes: Any) -> bool:
+    def _set(self, db: Connection, job_id: str, owner: str | None = None,
+             **changes: Any) -> bool:  # fmt: skip
         """Update a job (only while ``owner`` holds its lease, when given); whether it did."""
         where = jobs.c.id == job_id
         if owner is not None:
             where &= (jobs.c.lease_owner == owner) & (jobs.c.state == "running")
-        now = time.time()
+        now = self.clock.now()
         if changes.get("state") in FINAL:  # the job ends: its webhook is due
             changes["webhook_due"] = sa.case((jobs.c.webhook.is_not(None), now), else_=None)
         done = db.execute(jobs.update().where(where).values(updated_at=now, **changes))
@@ -386,12 +390,6 @@ class JobQueue:
         """A writing transaction. On SQLite it takes the write lock from the start (``BEGIN
         IMMEDIATE``): a read lock upgraded later fails at once under contention."""
         return self.engine.execution_options(immediate=True).begin()
-
-
-def backoff(attempt: int) -> float:
-    """Seconds before retrying after ``attempt`` failed attempts."""
-    first, most = BACKOFF
-    return min(first * 2 ** (attempt - 1), most)
 
 
 def add_missing_columns(engine: Engine, table: sa.Table) -> None:

@@ -68,11 +68,13 @@ class Ended:
 class Runner:
     """A child process that runs one job at a time for a worker."""
 
-    def __init__(self, settings: Settings, job: Callable[..., Any]) -> None:
+    def __init__(self, settings: Settings, job: Callable[..., Any], grace: float = GRACE) -> None:
         """``job(spec, settings, stop, progress)`` runs in the child (a module-level function,
-        pickled by name) and returns the run's outcome."""
+        pickled by name) and returns the run's outcome; ``grace``: seconds a run has to stop
+        when asked, or past its time limit, before its process is killed."""
         self.settings = settings
         self.job = job
+        self.grace = grace
         self._context = multiprocessing.get_context("spawn")
         self._process: Any = None
         self._conn: Connection | None = None
@@ -136,11 +138,11 @@ class Runner:
             if asked is None and stop():
                 self._stop.set()
                 asked = now
-            if asked is not None and now - asked > GRACE:
+            if asked is not None and now - asked > self.grace:
                 self._kill()
                 return Ended("cancelled", "cancelled", "stopped; its process was killed when "
-                             f"it had not stopped within {GRACE:g} s")  # fmt: skip
-            if now - began > settings.time_limit + GRACE:
+                             f"it had not stopped within {self.grace:g} s")  # fmt: skip
+            if now - began > settings.time_limit + self.grace:
                 self._kill()
                 return Ended("failed", "limit", f"processing took longer than the limit of "
                              f"{settings.time_limit:g} s (time_limit); its process was killed")

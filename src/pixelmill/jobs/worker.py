@@ -48,7 +48,7 @@ from pixelmill.errors import PixelmillError
 from pixelmill.jobs import telemetry, webhooks
 from pixelmill.jobs.presence import BEAT, Presence
 from pixelmill.jobs.queue import Job, JobQueue
-from pixelmill.jobs.runner import Ended, Runner
+from pixelmill.jobs.runner import GRACE, Ended, Runner
 from pixelmill.jobs.scratch import Scratch
 
 LOG = logging.getLogger("pixelmill.worker")
@@ -81,13 +81,16 @@ class Worker:
     lease: float = LEASE
     service: str | None = None
     """The ``serve`` this worker belongs to, if one started it (see :mod:`presence`)."""
+    grace: float = GRACE
+    """Seconds a job has to stop when asked, or past its time limit, before its process is
+    killed."""
     stop: threading.Event = field(default_factory=threading.Event)
     """Set to stop :meth:`run` between jobs and the job in progress (given to :meth:`run`)."""
 
     def __post_init__(self) -> None:
-        self.runner = Runner(self.settings, run_job)
+        self.runner = Runner(self.settings, run_job, self.grace)
         self.scratch = Scratch(self.settings.tmp_dir)
-        self.presence = Presence(self.queue.engine)
+        self.presence = Presence(self.queue.engine, self.queue.clock)
         self.done = 0
         self.current: str | None = None
         """The job in progress, for the heartbeats."""

@@ -46,7 +46,7 @@ def create_app(settings: Settings, service: str | None = None) -> FastAPI:
                   description="Image pipelines as jobs: submit, follow, download.")  # fmt: skip
     queue = JobQueue(settings.job_database)
     root = storage.locate(settings.storage_root)
-    app.state.service = Service(settings, queue, Presence(queue.engine), root, service)
+    app.state.service = Service(settings, queue, Presence(queue.engine, queue.clock), root, service)
     app.add_exception_handler(RequestValidationError, refused)
     app.add_exception_handler(PixelmillError, _failed)
     app.add_exception_handler(StarletteHTTPException, _answered)
