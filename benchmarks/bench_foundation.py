@@ -15,10 +15,8 @@ loads libvips or Pillow itself: inputs and versions come from a helper process.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -27,6 +25,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import recording
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
@@ -240,30 +240,10 @@ def markdown(rows: list[dict]) -> str:
         ("peak RSS MB", "peak_rss_mb", ",.0f"), ("output MB", "output_mb", ",.2f"),
         ("wall / pyvips", "wall_ratio", ".2f"), ("work / pyvips", "work_ratio", ".2f"),
     ]  # fmt: skip
-    lines = ["| " + " | ".join(title for title, _, _ in columns) + " |",
-             "|---|---|" + "--:|" * (len(columns) - 2)]  # fmt: skip
-    for row in rows:
-        cells = ("–" if row[key] is None else format(row[key], spec) for _, key, spec in columns)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def machine(libraries: dict[str, str]) -> dict:
-    cpuinfo = Path("/proc/cpuinfo")
-    models = [line.split(":", 1)[1].strip() for line in
-              (cpuinfo.read_text().splitlines() if cpuinfo.exists() else [])
-              if line.startswith("model name")]  # fmt: skip
-    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=HERE,
-                            capture_output=True, text=True).stdout.strip()  # fmt: skip
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpu": models[0] if models else platform.processor(),
-        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        **libraries,
-        "pixelmill_commit": commit or None,
-    }
+    return recording.table(
+        [title for title, _, _ in columns],
+        ([None if row[key] is None else format(row[key], spec) for _, key, spec in columns]
+         for row in rows), text=2)  # fmt: skip
 
 
 def main() -> None:
@@ -281,7 +261,7 @@ def main() -> None:
 
     cases = [CASES[name] for name in args.cases]
     inputs, libraries = setup(cases, args.quick, args.work)
-    started, host = time.strftime("%Y-%m-%dT%H:%M:%S%z"), machine(libraries)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     samples: list[Sample] = []
     for case in cases:
         repeat = args.repeat or (1 if args.quick else case.repeat)
@@ -297,20 +277,15 @@ def main() -> None:
         print(f"warning: some peaks are at this runner's own peak ({floor:.0f} MB), a floor that "
               "may hide lower ones", file=sys.stderr)  # fmt: skip
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
+    recording.save(out, {
         "started": started,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": " ".join(["python", "benchmarks/bench_foundation.py", *sys.argv[1:]]),
-        "machine": host,
         "runner_peak_rss_mb": floor,
         "cases": {name: {"summary": CASES[name].summary, "pipeline": CASES[name].pipeline}
                   for name in args.cases},
         "summary": rows,
         "samples": [asdict(s) for s in samples],
-    }, indent=2) + "\n")  # fmt: skip
+    }, **libraries)  # fmt: skip
     print(markdown(rows))
-    print(f"\nwrote {out}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -26,12 +26,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+import recording
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work" / "hardening"
@@ -150,9 +150,8 @@ def job_overhead(size: tuple[int, int], repeat: int) -> dict:
 def hostile_set() -> list[dict]:
     """The test suite's hostile cases, run by its own probe: exit code and memory held."""
     sys.path.insert(0, str(HERE.parent / "tests"))
-    import test_hostile  # noqa: PLC0415  (the test suite's cases and probe, not a dependency)
-
-    import hostile  # noqa: PLC0415
+    import hostile  # the test suite's inputs, cases and probe
+    import test_hostile
 
     folder = WORK / "hostile"
     sources = hostile.write(folder / "in")
@@ -175,31 +174,24 @@ def main() -> None:
     rows = decode_memory(memory_size, 1 if args.quick else 3)
     jobs = job_overhead(memory_size, 5 if args.quick else 25)
     print(f"\nDecode memory, {memory_size[0]}×{memory_size[1]}, `resize:fit:100`, medians:\n")
-    print("| file | loader | peak RSS MB | held, bytes/pixel | estimate, bytes/pixel | "
-          "estimate / held |\n|---|---|--:|--:|--:|--:|")
-    for row in rows:
-        ratio = row["estimate"] / row["held_bytes_per_pixel"] if row["estimate"] else 0
-        print(f"| {row['file']} | {row['loader']} | {row['peak_mb']:.0f} | "
-              f"{row['held_bytes_per_pixel']:.2f} | {row['estimate']:.2f} | "
-              f"{ratio:.2f} |" if row["estimate"] else
-              f"| {row['file']} | {row['loader']} | {row['peak_mb']:.0f} | – | – | – |")
+    print(recording.table(
+        ["file", "loader", "peak RSS MB", "held, bytes/pixel", "estimate, bytes/pixel",
+         "estimate / held"],
+        ([row["file"], row["loader"], f"{row['peak_mb']:.0f}",
+          *((f"{row['held_bytes_per_pixel']:.2f}", f"{row['estimate']:.2f}",
+             f"{row['estimate'] / row['held_bytes_per_pixel']:.2f}") if row["estimate"]
+            else (None, None, None))] for row in rows), text=2))  # fmt: skip
     print(f"\nA job in its own process: start {jobs['start_s']:.2f} s; one job "
           f"{jobs['inline_s'] * 1000:.1f} ms in-process, {jobs['child_s'] * 1000:.1f} ms through "
           f"the job process ({jobs['overhead_ms']:+.1f} ms, ×{jobs['ratio']:.2f})")
     cases = hostile_set()
     print("\nThe hostile set, `--max-memory 512 MiB` (bounded at 1,024 MiB held):\n")
-    print("| case | input bytes | exit | held MiB |\n|---|--:|--:|--:|")
-    for case in cases:
-        print(f"| {case['case']} | {case['bytes']:,} | {case['code']} | {case['held_mib']:.0f} |")
-    results = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                           "platform": platform.platform()},
-               "when": time.strftime("%Y-%m-%d %H:%M"), "decode_memory": rows, "jobs": jobs,
-               "hostile": cases}  # fmt: skip
+    print(recording.table(["case", "input bytes", "exit", "held MiB"],
+                          ([c["case"], f"{c['bytes']:,}", c["code"], f"{c['held_mib']:.0f}"]
+                           for c in cases)))  # fmt: skip
     name = "hardening-quick.json" if args.quick else "hardening.json"
-    target = (HERE / "work" if args.quick else HERE / "results") / name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(results, indent=2))
-    print(f"\nwrote {target}", file=sys.stderr)
+    recording.save((HERE / "work" if args.quick else HERE / "results") / name,
+                   {"decode_memory": rows, "jobs": jobs, "hostile": cases})  # fmt: skip
 
 
 if __name__ == "__main__":

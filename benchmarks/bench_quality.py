@@ -18,7 +18,8 @@ import statistics
 import sys
 from pathlib import Path
 
-from bench_ssimulacra2 import child, setup
+import recording
+from bench_ssimulacra2 import child, save, setup
 
 HERE = Path(__file__).resolve().parent
 SKIMAGE = {
@@ -78,18 +79,13 @@ def main() -> None:
                      "value": runs[0]["value"],
                      **{k: statistics.median(r[k] for r in runs)
                         for k in ("seconds", "peak_rss_mb", "resident_before_mb")}})  # fmt: skip
-    print(json.dumps({
-        "command": " ".join(["python", "benchmarks/bench_quality.py", *sys.argv[1:]]),
-        "pair": f"{width}×{height}", "cpu_count": os.cpu_count(),
-        "load_average_before": load_before, "load_average_after": os.getloadavg(),
-        "summary": rows, "samples": samples,
-    }, indent=2))  # fmt: skip
-    print(f"\n| metric ({width}×{height}) | contestant | runs | value | seconds (median) | "
-          "peak RSS in the call MB |")  # fmt: skip
-    print("|---|---|--:|--:|--:|--:|")
-    for r in sorted(rows, key=lambda r: (r["metric"], r["contestant"])):
-        print(f"| {r['metric']} | {r['contestant']} | {r['runs']} | {r['value']:.4f} | "
-              f"{r['seconds']:.2f} | {r['peak_rss_mb']:.0f} |")  # fmt: skip
+    save(args, "quality", f"{width}×{height}", load_before, rows, samples)
+    print(recording.table(
+        [f"metric ({width}×{height})", "contestant", "runs", "value", "seconds (median)",
+         "peak RSS in the call MB"],
+        ([r["metric"], r["contestant"], r["runs"], f"{r['value']:.4f}", f"{r['seconds']:.2f}",
+          f"{r['peak_rss_mb']:.0f}"]
+         for r in sorted(rows, key=lambda r: (r["metric"], r["contestant"]))), text=2))  # fmt: skip
 
 
 if __name__ == "__main__":

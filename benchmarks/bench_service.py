@@ -55,6 +55,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import recording
+
 HERE = Path(__file__).resolve().parent
 CLI = str(Path(sys.executable).with_name("pixelmill"))
 THUMBOR_VENV = HERE / ".thumbor-venv"
@@ -864,7 +866,7 @@ def markdown(result: dict) -> str:
             fmt_num(jobs["run_s_median"], 3),
             ", ".join(fmt_num(jobs[k], 0) for k in ("server_cpu_ms_per_job", "api_cpu_ms_per_job")),
         ]
-        lines += [intro, "", head, "|--:" * 12 + "|", row(cells), ""]  # fmt: skip
+        lines += [intro, "", head, "|--:" * 12 + "|", recording.row(cells), ""]  # fmt: skip
     ondemand = result.get("ondemand")
     if ondemand:
         intro = (f"On-demand thumbnails: fit in {BOX}×{BOX}, quality {QUALITY}; medians of "
@@ -880,7 +882,7 @@ def markdown(result: dict) -> str:
                   "render cache and `thumbor-cached` from its file result storage.")
         lines += [intro, "", head, "|---|--:|---" + "|--:" * 10 + "|"]
         for r in ondemand["summary"]:
-            lines.append(row([
+            lines.append(recording.row([
                 r["format"], r["clients"], r["server"], fmt_num(r["rps"]),
                 *(fmt_num(r[k], 0) for k in ("p50_ms", "p90_ms", "p99_ms", "mean_bytes")),
                 fmt_num(r["server_cpu_ms_per_request"]), f"{r['rps_vs_thumbor']:.2f}",
@@ -895,7 +897,7 @@ def markdown(result: dict) -> str:
         for c in ondemand["verification"]:
             mine, theirs = c["pixelmill"], c["thumbor"]
             lines.append(
-                row(
+                recording.row(
                     [
                         c["format"],
                         c["photo"],
@@ -940,14 +942,14 @@ def breakdown_table(breakdown: dict, ondemand: dict | None) -> str:
         cells = [servers.get((step, f), formats[f]["steps"].get(step, {}).get("cpu_ms"))
                  for f in formats]  # fmt: skip
         if any(c is not None for c in cells):
-            lines.append(row([name, *(fmt_num(c) for c in cells)]))
+            lines.append(recording.row([name, *(fmt_num(c) for c in cells)]))
     head = (
         "| photo | libvips pre-shrink | Pillow draft scale | SSIMULACRA 2: libvips "
         "thumbnail | at the draft scale |"
     )
     lines += ["", head, "|---|--:|--:|--:|--:|"]
     for photo, notes in breakdown["photos"].items():
-        lines.append(row([photo, f"1/{notes['libvips_pre_shrink']}",
+        lines.append(recording.row([photo, f"1/{notes['libvips_pre_shrink']}",
                           f"1/{notes['pillow_draft_scale']}",
                           fmt_num(notes["ssimulacra2_thumbnail"], 2),
                           fmt_num(notes["ssimulacra2_at_draft_scale"], 2)]))  # fmt: skip
@@ -957,10 +959,6 @@ def breakdown_table(breakdown: dict, ondemand: dict | None) -> str:
     )
     lines += ["", note]
     return "\n".join(lines)
-
-
-def row(cells: list) -> str:
-    return "| " + " | ".join(str(cell) for cell in cells) + " |"
 
 
 def versions() -> dict[str, str]:
@@ -1043,16 +1041,11 @@ def main() -> None:
                         else HERE / f"results/service{suffix}")  # fmt: skip
     logs = Path(tempfile.mkdtemp(prefix="service-logs-", dir=args.work))
 
-    from bench_foundation import machine
-
     photos = make_photos(args.work / "service-photos", args.quick, args.source)
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     result: dict = {
-        "started": started, "command": " ".join(["python", "benchmarks/bench_service.py",
-                                                 *sys.argv[1:]]),
-        "machine": machine(versions()), "load_average_before": os.getloadavg(),
-        "source_format": args.source,
-        "photos": {p.name: p.stat().st_size for p in photos},
+        "started": started, "load_average_before": os.getloadavg(),
+        "source_format": args.source, "photos": {p.name: p.stat().st_size for p in photos},
     }  # fmt: skip
     if "jobs" in args.parts:
         result["jobs"] = bench_jobs(args, photos, logs)
@@ -1063,9 +1056,8 @@ def main() -> None:
     result["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     result["load_average_after"] = os.getloadavg()
     table = markdown(result)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(f"# `{result['command']}`\n\n{started}\n\n{table}")
+    saved = recording.save(stem.with_suffix(".json"), result, **versions())
+    stem.with_suffix(".md").write_text(f"# `{saved['command']}`\n\n{started}\n\n{table}")
     shutil.rmtree(logs, ignore_errors=True)
     print(table)
     log(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.md')}")

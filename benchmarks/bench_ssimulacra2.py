@@ -29,6 +29,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import recording
+
 HERE = Path(__file__).resolve().parent
 MODES = ("files", "memory")
 MAKE_PAIR = """
@@ -102,6 +104,15 @@ def setup(description: str, repeat: int) -> tuple[argparse.Namespace, tuple[Path
     return args, make_pair(args.work, width, height), width, height
 
 
+def save(args: argparse.Namespace, name: str, pair: str, load_before: tuple[float, ...],
+         rows: list[dict], samples: list[dict]) -> None:  # fmt: skip
+    """Record a pair program's results in results/NAME.json (the work folder's for --quick)."""
+    path = args.work / f"{name}-quick.json" if args.quick else HERE / "results" / f"{name}.json"
+    recording.save(path, {"pair": pair, "load_average_before": load_before,
+                          "load_average_after": os.getloadavg(), "summary": rows,
+                          "samples": samples})  # fmt: skip
+
+
 def main() -> None:
     args, pair, width, height = setup(__doc__.splitlines()[0], repeat=5)
     load_before = os.getloadavg()
@@ -115,19 +126,13 @@ def main() -> None:
          **{key: statistics.median(r[key] for r in runs) for key in MEASURES}}
         for mode in MODES if (runs := [s for s in samples if s["mode"] == mode])
     ]  # fmt: skip
-    print(json.dumps({
-        "command": " ".join(["python", "benchmarks/bench_ssimulacra2.py", *sys.argv[1:]]),
-        "pair": f"{width}×{height}", "cpu_count": os.cpu_count(),
-        "load_average_before": load_before, "load_average_after": os.getloadavg(),
-        "summary": rows, "samples": samples,
-    }, indent=2))  # fmt: skip
-    print(f"\n| {width}×{height} pair | runs | seconds (median) | CPU s | resident before MB "
-          "| peak RSS in the call MB | score |")  # fmt: skip
-    print("|---|--:|--:|--:|--:|--:|--:|")
-    for r in rows:
-        print(f"| {r['mode']} | {r['runs']} | {r['seconds']:.2f} | {r['cpu_s']:.2f} | "
-              f"{r['resident_before_mb']:.0f} | {r['peak_rss_mb']:.0f} | "
-              f"{r['score']:.3f} |")  # fmt: skip
+    save(args, "ssimulacra2", f"{width}×{height}", load_before, rows, samples)
+    print(recording.table(
+        [f"{width}×{height} pair", "runs", "seconds (median)", "CPU s", "resident before MB",
+         "peak RSS in the call MB", "score"],
+        ([r["mode"], r["runs"], f"{r['seconds']:.2f}", f"{r['cpu_s']:.2f}",
+          f"{r['resident_before_mb']:.0f}", f"{r['peak_rss_mb']:.0f}", f"{r['score']:.3f}"]
+         for r in rows)))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import recording
 from bench_foundation import make_photo
 
 MODEL = "toy-x2-w32"
@@ -123,14 +124,13 @@ def main() -> None:
         ratio = rows[1]["pixelmill_peak_mb"] / rows[0]["pixelmill_peak_mb"]
         print(f"peak RSS {rows[1]['case']} / {rows[0]['case']}: {ratio:.2f}")
     out = args.work / "tiled-quick.json" if args.quick else HERE / "results" / "tiled.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(rows, indent=2))
-    print("| case | plan | pixelmill wall s | peak RSS MB | pure inference s | wall / inference |")
-    print("|---|---|--:|--:|--:|--:|")
-    for r in rows:
-        print(f"| {r['input']} | {r['plan']} | {r['pixelmill_wall_s']:.1f} | "
-              f"{r['pixelmill_peak_mb']:.0f} | {r['inference_s']:.1f} | "
-              f"{r['wall_over_inference']:.2f} |")  # fmt: skip
+    recording.save(out, {"model": MODEL, "cases": rows})
+    print(recording.table(
+        ["case", "plan", "pixelmill wall s", "peak RSS MB", "pure inference s",
+         "wall / inference"],
+        ([r["input"], r["plan"], f"{r['pixelmill_wall_s']:.1f}", f"{r['pixelmill_peak_mb']:.0f}",
+          f"{r['inference_s']:.1f}", f"{r['wall_over_inference']:.2f}"] for r in rows),
+        text=2))  # fmt: skip
 
 
 if __name__ == "__main__":
