@@ -95,7 +95,7 @@ CASES = {
                     "im.thumbnail((512, 512), Image.LANCZOS)\n"
                     "im.save(dst, quality=80, method=4)"),
             repeat=7,
-        ),  # fmt: skip
+        ),
         scale_case("up2x", 2, "20,000² JPEG, 2x Lanczos3 upscale to a 40,000² JPEG (q85)"),
         scale_case("down2x", 0.5, "20,000² JPEG, 2x Lanczos3 downscale to a 10,000² JPEG (q85)"),
     )

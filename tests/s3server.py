@@ -89,7 +89,7 @@ def seaweedfs_s3(timeout: float = 30.0) -> Iterator[S3Server]:
             with open(log, "ab") as out:
                 started = subprocess.Popen(
                     command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                    preexec_fn=_die_with_parent if _LIBC else None,
+                    preexec_fn=_die_with_parent if _LIBC else None,  # noqa: PLW1509  # prctl only
                 )  # fmt: skip
             try:
                 _wait_ready(started, endpoint, master, log, timeout)

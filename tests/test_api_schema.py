@@ -42,6 +42,6 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_schema(tmp_path,
         [str(Path(sys.executable).with_name("st")), "run", f"{base}/openapi.json",
          "--checks", "not_a_server_error,response_schema_conformance", "--max-examples", "20",
          "--workers", "1", "--seed", "1", "--warnings", "off"],
-        capture_output=True, text=True, timeout=240, check=False)  # fmt: skip
+        cwd=tmp_path, capture_output=True, text=True, timeout=240, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:]
     assert " passed" in done.stdout and "failed" not in done.stdout.split("Test cases:")[-1]

@@ -54,7 +54,7 @@ def metric(base: str, name: str) -> float:
 def test_crashing_and_hogging_jobs_cost_only_themselves(tmp_path, processes) -> None:  # noqa: F811
     data = tmp_path / "data"
     env = {"PYTHONPATH": plugin_path("chaos", tmp_path / "plugins"), "PIXELMILL_JOB_ATTEMPTS": "2",
-           "PIXELMILL_MAX_MEMORY": str(256 * 1024**2)}  # fmt: skip
+           "PIXELMILL_MAX_MEMORY": str(256 * 1024**2), "PIXELMILL_JOB_BACKOFF": "0.2"}  # fmt: skip
     server, base = serve(processes, "serve", free_port(), data, "--workers", "2", env=env)
     deadline = time.monotonic() + 60
     while httpx.get(f"{base}/readyz").status_code != 200:  # the workers say they are alive

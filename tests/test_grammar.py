@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import jsonschema
@@ -66,11 +67,19 @@ def test_text_and_json_forms_round_trip(pipeline: Pipeline) -> None:
     assert Pipeline.parse(json.dumps(pipeline.to_json())) == pipeline
 
 
+@functools.cache
+def schema_validator() -> jsonschema.Draft202012Validator:
+    """The JSON schema of pipelines, checked and compiled once."""
+    schema = Pipeline.json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
 @settings(max_examples=200, deadline=None)
 @given(pipelines())
 def test_json_form_matches_the_generated_schema(pipeline: Pipeline) -> None:
-    jsonschema.validate(pipeline.to_json(), Pipeline.json_schema())
-    jsonschema.validate(str(pipeline), Pipeline.json_schema())
+    schema_validator().validate(pipeline.to_json())
+    schema_validator().validate(str(pipeline))
 
 
 def test_the_documented_example() -> None:

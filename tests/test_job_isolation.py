@@ -22,7 +22,7 @@ from pixelmill.jobs.worker import Worker
 def worker(queue, tmp_path, monkeypatch):
     chaos = plugin_path("chaos", tmp_path / "plugins")
     monkeypatch.syspath_prepend(chaos)  # job processes start with this process's path
-    made = Worker(queue, Settings(max_memory=256 * 1024**2, time_limit=1.0,
+    made = Worker(queue, Settings(max_memory=256 * 1024**2, time_limit=3.0,
                                   tmp_dir=str(tmp_path / "tmp")), name="w1", grace=0.5)  # fmt: skip
     yield made
     made.close()

@@ -11,9 +11,9 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-
 from conftest import FakeClock
 
+from pixelmill.config import Settings
 from pixelmill.errors import UsageError
 from pixelmill.jobs.clock import Backoff
 from pixelmill.jobs.queue import JobQueue, jobs
@@ -116,6 +116,19 @@ def test_failures_retry_with_backoff_then_go_to_the_dead_letter(queue, clock) ->
     assert dead.state == "dead" and queue.get(job.id).error == "storage unreachable"
     assert [Backoff().delay(n) for n in (1, 2, 3, 20)] == [2.0, 4.0, 8.0, 300.0]
     assert [Backoff(0.5, 3).delay(n) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 3.0]
+
+
+def test_the_settings_choose_the_backoff(url, monkeypatch) -> None:
+    monkeypatch.setenv("PIXELMILL_JOB_BACKOFF", "0.25")
+    queue = JobQueue.of(Settings.load().replace(db=url))
+    job = queue.submit({"n": 1})
+    queue.claim("w", lease=30)
+    before = time.time()
+    retried = queue.fail(job.id, "w", "storage unreachable", "storage")
+    assert before + 0.25 <= retried.run_after <= time.time() + 0.25
+    queue.close()
+    with pytest.raises(UsageError, match="job_backoff must be positive"):
+        Settings(job_backoff=0)
 
 
 def test_a_bad_input_fails_at_once_with_its_reason(queue) -> None:

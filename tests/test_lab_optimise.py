@@ -84,7 +84,7 @@ def test_fine_tuning_recovers_what_pruning_lost(tmp_path, tiny_recipe) -> None:
     denoise = {"task": "denoise", "scale": 1, "net": {"arch": "dncnn", "widths": [8] * 6},
                "degradation": [{"noise": {"sigma": 25}}]}  # fmt: skip
     steps = {"steps": 20, "batch": 8, "patch": 16, "lr": 0.005, "schedule": "constant"}
-    source = train(parse(tiny_recipe(**denoise, train=steps), "t"), tmp_path / "full", quiet=True)
+    source = train(parse(tiny_recipe(**denoise, train=steps), "t"), tmp_path / "full")
     recipe = prune.recipe_for(tmp_path / "full", 0.5, 15)
     assert recipe.net.widths == (4,) * 6 and recipe.init == str(source.resolve())
     assert recipe.name == "tiny-x2-pruned" and recipe.train.lr == 0.005
@@ -92,10 +92,10 @@ def test_fine_tuning_recovers_what_pruning_lost(tmp_path, tiny_recipe) -> None:
 
     still = parse({**recipe.to_dict(), "train": {**recipe.to_dict()["train"], "steps": 1,
                    "lr": 1e-12}}, "still")  # fmt: skip
-    started = checkpoints.load(train(still, tmp_path / "still", quiet=True))["model"]
+    started = checkpoints.load(train(still, tmp_path / "still"))["model"]
     assert all(torch.allclose(started[k], v, atol=1e-9) for k, v in cut.state_dict().items())
 
-    tuned = checkpoints.net_from(checkpoints.load(train(recipe, tmp_path / "tuned", quiet=True)))
+    tuned = checkpoints.net_from(checkpoints.load(train(recipe, tmp_path / "tuned")))
     unseen = Pairs(parse(tiny_recipe(**denoise, train={"seed": 99}), "t"), Settings())
     degraded, target = (torch.stack(t) for t in zip(*(unseen[i] for i in range(32))))
     with torch.no_grad():
@@ -117,7 +117,7 @@ def test_a_pruned_run_is_a_run_like_any_other(variants, trained_tiny) -> None:
     manifest = json.loads((variants / "tiny-x2-pruned.json").read_text())
     assert f"{prune.PRUNED} run step 6 ([8, 8] → [4, 4] channels)" in manifest["provenance"]
     assert manifest["receptive_field"] == 4
-    again = train(recipe, folder, resume=True, quiet=True)  # already finished: nothing to do
+    again = train(recipe, folder, resume=True)  # already finished: nothing to do
     assert again.name == "step-0000002.pt"
 
 

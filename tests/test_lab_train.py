@@ -35,7 +35,7 @@ def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 def test_training_is_reproducible_and_resumes_exactly(tmp_path, tiny_recipe) -> None:
     recipe = parse(tiny_recipe(), "tiny")
-    whole = train(recipe, tmp_path / "whole", quiet=True)
+    whole = train(recipe, tmp_path / "whole")
     assert whole.name == "step-0000006.pt"
     assert sorted(p.name for p in (tmp_path / "whole" / "checkpoints").iterdir()) == [
         "step-0000003.pt", "step-0000006.pt"]  # fmt: skip
@@ -43,23 +43,23 @@ def test_training_is_reproducible_and_resumes_exactly(tmp_path, tiny_recipe) -> 
     saved = yaml.safe_load((tmp_path / "whole" / "recipe.yaml").read_text())
     assert parse(saved, "saved") == recipe
 
-    again = train(recipe, tmp_path / "again", workers=2, quiet=True)
+    again = train(recipe, tmp_path / "again", workers=2)
     assert same(weights(again), weights(whole))  # whatever the loader processes
-    other = train(parse(tiny_recipe(train={"seed": 1}), "tiny"), tmp_path / "other", quiet=True)
+    other = train(parse(tiny_recipe(train={"seed": 1}), "tiny"), tmp_path / "other")
     assert not same(weights(other), weights(whole))
 
     (tmp_path / "cut" / "checkpoints").mkdir(parents=True)
     shutil.copy(tmp_path / "whole" / "checkpoints" / "step-0000003.pt",
                 tmp_path / "cut" / "checkpoints")  # fmt: skip
     with pytest.raises(UsageError, match="already holds a training run; add --resume"):
-        train(recipe, tmp_path / "cut", quiet=True)
-    resumed = train(recipe, tmp_path / "cut", resume=True, quiet=True)
+        train(recipe, tmp_path / "cut")
+    resumed = train(recipe, tmp_path / "cut", resume=True)
     assert same(weights(resumed), weights(whole))
     assert checkpoints.load(resumed)["losses"] == checkpoints.load(whole)["losses"]
 
     changed = parse(tiny_recipe(train={"lr": 0.01}), "tiny")
     with pytest.raises(UsageError, match="was trained from another recipe .differs in train"):
-        train(changed, tmp_path / "cut", resume=True, quiet=True)
+        train(changed, tmp_path / "cut", resume=True)
 
 
 def test_training_lowers_the_loss_on_unseen_pairs(tmp_path, tiny_recipe) -> None:
@@ -71,7 +71,7 @@ def test_training_lowers_the_loss_on_unseen_pairs(tmp_path, tiny_recipe) -> None
     degraded, target = (torch.stack(t) for t in zip(*(unseen[i] for i in range(32))))
     torch.manual_seed(recipe.train.seed)
     before = ConvNet(recipe.net).eval()
-    after = checkpoints.net_from(checkpoints.load(train(recipe, tmp_path, quiet=True)))
+    after = checkpoints.net_from(checkpoints.load(train(recipe, tmp_path)))
     with torch.no_grad():
         errors = [float((net(degraded) - target).abs().mean()) for net in (before, after)]
     assert errors[1] < 0.95 * errors[0]
@@ -161,13 +161,13 @@ def test_eval_of_a_chain_runs_the_followed_models_first(cli, tmp_path, trained_t
 
 def test_a_teacher_guides_training(tmp_path, tiny_recipe, trained_tiny) -> None:
     run, _ = trained_tiny
-    plain = train(parse(tiny_recipe(), "t"), tmp_path / "plain", quiet=True)
+    plain = train(parse(tiny_recipe(), "t"), tmp_path / "plain")
     taught = parse(tiny_recipe(teacher={"model": str(run), "weight": 0.7}), "t")
-    guided = train(taught, tmp_path / "guided", quiet=True)
+    guided = train(taught, tmp_path / "guided")
     assert not same(weights(guided), weights(plain))
     wrong = parse(tiny_recipe(teacher={"model": str(run)}, scale=4, degradation=["resize"]), "t")
     with pytest.raises(UsageError, match="scale 2, the recipe's is 4"):
-        train(wrong, tmp_path / "wrong", quiet=True)
+        train(wrong, tmp_path / "wrong")
 
 
 def test_a_teacher_is_a_run_or_an_installed_model(trained_tiny, monkeypatch) -> None:

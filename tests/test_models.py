@@ -46,8 +46,8 @@ def test_add_from_a_storage_url(cli, tmp_path, models_dir) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda m: m.update(scale=4), "a 14×14 input gives 28×28 with 3 channel(s); the manifest "
-                                      "(scale 4, 3 channel(s)) means 56×56"),
+        (lambda m: m.update(scale=4), ("a 14×14 input gives 28×28 with 3 channel(s); the manifest "
+                                       "(scale 4, 3 channel(s)) means 56×56")),
         (lambda m: m.update(channels=1, colour="gray"), "input shape"),
         (lambda m: m.update(scale=5), "manifest: scale 5 is not one of 1, 2, 3, 4, 8"),
         (lambda m: m.update(colour="cmyk"), "colour 'cmyk' does not fit 3 channel(s)"),

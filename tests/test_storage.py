@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import fsspec
 import pytest
@@ -64,7 +65,7 @@ def test_memory_urls_in_and_out(make_image) -> None:
 def test_spool_is_removed_when_the_writer_fails(tmp_path) -> None:
     target = locate(tmp_path / "x.png")
     with pytest.raises(RuntimeError), atomic_output(target) as spool:
-        open(spool, "wb").write(b"half")
+        Path(spool).write_bytes(b"half")
         raise RuntimeError("encoder died")
     assert os.listdir(tmp_path) == []
 

@@ -187,7 +187,7 @@ def run_tree(
             raise  # stops the whole run, not one image
         except PixelmillError as exc:
             return Failure(str(pair[0]), exc.kind, exc.exit_code, str(exc))
-        except Exception as exc:  # a bug must not stop the other images
+        except Exception as exc:  # noqa: BLE001  # a bug must not stop the other images
             return Failure(str(pair[0]), "internal", 1, f"{pair[0]}: {type(exc).__name__}: {exc}")
 
     pool = ThreadPoolExecutor(max_workers=jobs)

@@ -75,6 +75,9 @@ class Settings:
     """Keep on-demand renders in the storage's cache/ and serve repeats from there."""
     job_attempts: int = 5
     """Attempts of a job before it is dead, when its storage fails or its process dies."""
+    job_backoff: float = 2.0
+    """Seconds before a job's (or a webhook call's) first retry; each next wait doubles, up to
+    five minutes."""
 
     @property
     def data_folder(self) -> str:
@@ -100,7 +103,7 @@ class Settings:
         if self.threads < 0:
             raise UsageError(f"setting threads must be 0 (every core) or more, not {self.threads}")
         for name in ("max_pixels", "max_output_pixels", "max_bytes", "time_limit",
-                     "max_upload_bytes", "max_memory", "job_attempts"):
+                     "max_upload_bytes", "max_memory", "job_attempts", "job_backoff"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"setting {name} must be positive, not {getattr(self, name)}")
         if self.fail_on not in FAIL_ON:
@@ -164,7 +167,7 @@ def _convert(name: str, type_name: Any, raw: Any) -> Any:
                 return False
             raise ValueError(text)
         if not isinstance(raw, str):
-            raise ValueError(text)
+            raise ValueError(text)  # noqa: TRY004  # any wrong value ends as the usage error below
     except ValueError:
         raise UsageError(f"setting {name}: {raw!r} is not a valid {type_name}") from None
     return raw or None

@@ -34,6 +34,13 @@ _REGISTER = click.option(
          "another folder, or nowhere.",
 )  # fmt: skip
 
+def _display(quiet: bool) -> Any:
+    """The training's progress display (imported only when a training starts)."""
+    from pixelmill.cli.progress import training_display
+
+    return training_display(quiet)
+
+
 def _export(ctx: click.Context, checkpoint: str, folder: str, register: str,
             precision: str = "fp32", calibration: int | None = None) -> None:  # fmt: skip
     """Export a checkpoint (or a run folder's latest) into ``folder`` and install it."""
@@ -73,8 +80,8 @@ def lab_train(ctx: click.Context, recipe: str, out: str | None, resume: bool, st
     recipes, training = _lab("recipe"), _lab("train")
     parsed = recipes.load(recipe).with_steps(steps)
     folder = out or os.path.join("runs", parsed.name)
-    last = training.train(parsed, Path(folder), resume=resume, threads=threads,
-                          workers=workers, settings=settings_of(ctx), quiet=quiet)  # fmt: skip
+    last = training.train(parsed, Path(folder), resume=resume, threads=threads, workers=workers,
+                          settings=settings_of(ctx), display=_display(quiet))  # fmt: skip
     _export(ctx, str(last), folder, register)
 
 @lab.command("prune")
@@ -103,7 +110,7 @@ def lab_prune(ctx: click.Context, run: str, keep: float, steps: int, lr: float |
     recipe = pruning.recipe_for(Path(run), keep, steps, name=name, lr=lr, distil=distil)
     folder = out or os.path.join("runs", recipe.name)
     last = training.train(recipe, Path(folder), threads=threads, workers=workers,
-                          settings=settings_of(ctx), quiet=quiet)  # fmt: skip
+                          settings=settings_of(ctx), display=_display(quiet))  # fmt: skip
     _export(ctx, str(last), folder, register)
 
 @lab.command("export")

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pixelmill.api import TreeReport, run_tree
 from pixelmill.config import Settings
 from pixelmill.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
 
 T = TypeVar("T")
 
@@ -32,7 +37,7 @@ def bar_for_one(src: str, quiet: bool) -> Iterator[Callable[[float], None] | Non
         yield lambda percent: bar.update(task, completed=percent)
 
 
-def counting_bar(console: object, quiet: bool, *middle: str, transient: bool = False) -> object:
+def counting_bar(console: Console, quiet: bool, *middle: str, transient: bool = False) -> Progress:
     """A rich bar counting steps: description, bar, count, ``middle`` text columns (task
     fields in rich's format), time spent and time left."""
     from rich.progress import (
@@ -51,6 +56,28 @@ def counting_bar(console: object, quiet: bool, *middle: str, transient: bool = F
     )  # fmt: skip
 
 
+def training_display(quiet: bool) -> Callable[..., contextlib.AbstractContextManager[Any]]:
+    """A training's display (see ``pixelmill.lab.train.Display``): a bar on stderr with the
+    loss, the time spent and the time left, and the training's log lines above it, each with
+    the seconds since the start; nothing when quiet."""
+
+    @contextlib.contextmanager
+    def display(name: str, start: int, total: int) -> Iterator[tuple[Callable, Callable]]:
+        from rich.console import Console
+
+        console = Console(stderr=True, highlight=False, quiet=quiet)
+        began = time.monotonic()
+        with counting_bar(console, quiet, "loss {task.fields[loss]:.5f}") as bar:
+            task = bar.add_task(name, total=total, completed=start, loss=float("nan"))
+
+            def say(text: str) -> None:
+                console.print(f"[{time.monotonic() - began:7.1f} s] {text}", markup=False)
+
+            yield (lambda loss: bar.update(task, advance=1, loss=loss)), say
+
+    return display
+
+
 def run_tree_with_progress(
     src: str, dst: str, pipeline: Pipeline, jobs: int, settings: Settings, quiet: bool
 ) -> TreeReport:
@@ -58,7 +85,7 @@ def run_tree_with_progress(
     from rich.console import Console
 
     console = Console(stderr=True, highlight=False)
-    with counting_bar(console, quiet, transient=True) as bar:  # type: ignore[attr-defined]
+    with counting_bar(console, quiet, transient=True) as bar:
         task = bar.add_task("images", total=None)
         report = run_tree(
             src, dst, pipeline, jobs=jobs, settings=settings,
@@ -90,7 +117,7 @@ def bench_with_progress(quiet: bool, run: Callable[..., T]) -> T:
     from rich.console import Console
 
     console = Console(stderr=True, highlight=False)
-    with counting_bar(console, quiet, transient=True) as bar:  # type: ignore[attr-defined]
+    with counting_bar(console, quiet, transient=True) as bar:
         task = bar.add_task("bench", total=None)
         return run(lambda total: bar.update(task, total=total),
                    lambda result: bar.advance(task))  # fmt: skip

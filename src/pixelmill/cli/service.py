@@ -59,7 +59,7 @@ def worker(ctx: click.Context, db: str | None, data_dir: str | None, lease: floa
 
     logs.to_stderr()
     settings = settings_of(ctx, db=db, data_dir=data_dir)
-    queue = JobQueue(settings.job_database)
+    queue = JobQueue.of(settings)
     stop = threading.Event()
     ON_STOP.append(stop.set)
     parent = os.environ.get(PARENT_ENV)

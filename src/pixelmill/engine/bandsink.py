@@ -98,7 +98,7 @@ class Stream:
             write_png(self._run, _PipeWriter(descriptor, self._stop), self._progress)
         except _Stopped:
             pass
-        except BaseException as exc:  # handed to the reading side, which raises it
+        except BaseException as exc:  # noqa: BLE001  # handed to the reading side, which raises it
             self._error = exc
         finally:
             os.close(descriptor)

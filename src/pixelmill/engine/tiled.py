@@ -240,7 +240,7 @@ def run_tiles(session: Session, tiles: np.ndarray, halo: int) -> np.ndarray:
     in two overlapping halves of its width; any other failure is an error."""
     try:
         return session.run(tiles)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  # onnxruntime raises its own types
         text = str(exc)
         if not (isinstance(exc, MemoryError) or "allocat" in text.lower()):
             raise ModelError(f"model {session.manifest.name}: inference failed on a batch of "

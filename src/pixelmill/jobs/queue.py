@@ -37,6 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from pixelmill.config import Settings
 from pixelmill.errors import UsageError
 from pixelmill.jobs.clock import Backoff, Clock, SystemClock
 
@@ -137,6 +138,11 @@ class JobQueue:
         self._listener: Any = None
         metadata.create_all(self.engine)
         add_missing_columns(self.engine, jobs)
+
+    @classmethod
+    def of(cls, settings: Settings) -> JobQueue:
+        """The queue of the settings' job database, retrying with their backoff."""
+        return cls(settings.job_database, backoff=Backoff(first=settings.job_backoff))
 
     def close(self) -> None:
         if self._listener is not None:

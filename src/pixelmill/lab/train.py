@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,12 @@ LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 CURVE = "loss.png"
 RECIPE = "recipe.yaml"
 """The recipe as trained, in the run folder: train it again to repeat the run."""
+Advance = Callable[[float], None]
+"""Moves a training's display on by one step, with that step's loss."""
+Say = Callable[[str], None]
+"""Prints a line of a training's log."""
+Display = Callable[[str, int, int], contextlib.AbstractContextManager[tuple[Advance, Say]]]
+"""Shows a training (its name, the steps done and the steps in all) while it runs."""
 
 
 def device() -> torch.device:
@@ -58,10 +63,10 @@ def lr_factor(train: Train, step: int) -> float:
 
 def train(recipe: Recipe, out: Path, *, resume: bool = False, threads: int | None = None,
           workers: int = 0, settings: Settings | None = None,
-          quiet: bool = False) -> Path:  # fmt: skip
+          display: Display | None = None) -> Path:  # fmt: skip
     """Train into the run folder ``out`` with ``threads`` CPU threads (default: torch's) and
-    ``workers`` processes preparing batches (0: the training process); returns the last
-    checkpoint. Neither changes the result.
+    ``workers`` processes preparing batches (0: the training process), shown by ``display``
+    (default: nothing shown); returns the last checkpoint. Neither changes the result.
 
     A folder that already holds checkpoints is refused unless ``resume`` is set; then training
     goes on from the latest one (whose recipe must match, the number of steps aside).
@@ -78,7 +83,7 @@ def train(recipe: Recipe, out: Path, *, resume: bool = False, threads: int | Non
         pin_memory=run.where.type == "cuda",
     )  # fmt: skip
     last = checkpoints.latest(out) if run.start else None
-    with _display(recipe.name, run.start, steps, quiet) as (advance, say):
+    with (display or silent)(recipe.name, run.start, steps) as (advance, say):
         say(run.describe(workers, pairs.photos.left_out if pairs.photos else []))
         run.net.train()
         for step, (degraded, target) in enumerate(loader, run.start + 1):
@@ -229,20 +234,6 @@ def _onnx_teacher(name: str, settings: Settings
 
 
 @contextlib.contextmanager
-def _display(name: str, start: int, total: int, quiet: bool
-             ) -> Iterator[tuple[Callable[[float], None], Callable[[str], None]]]:  # fmt: skip
-    """A rich progress bar on stderr with the loss, the time spent and the time left; yields a
-    function advancing it by a step and one printing a line above it (nothing when quiet)."""
-    from rich.console import Console
-
-    from pixelmill.cli.progress import counting_bar
-
-    console = Console(stderr=True, highlight=False, quiet=quiet)
-    began = time.monotonic()
-    with counting_bar(console, quiet, "loss {task.fields[loss]:.5f}") as bar:  # type: ignore[attr-defined]
-        task = bar.add_task(name, total=total, completed=start, loss=float("nan"))
-
-        def say(text: str) -> None:
-            console.print(f"[{time.monotonic() - began:7.1f} s] {text}", markup=False)
-
-        yield (lambda loss: bar.update(task, advance=1, loss=loss)), say
+def silent(name: str, start: int, total: int) -> Iterator[tuple[Advance, Say]]:
+    """The display of a training nobody watches."""
+    yield (lambda loss: None), (lambda text: None)

@@ -70,7 +70,7 @@ def _checked(path: Path, manifest: Manifest) -> tuple[Any, Any, Any, int]:
 
     try:
         model = onnx.load(path)
-    except Exception as exc:  # protobuf and onnx raise several types
+    except Exception as exc:  # noqa: BLE001  # protobuf and onnx raise several types
         raise ModelError(f"model {manifest.name}: cannot load its ONNX file: {exc}") from None
     graph = model.graph
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)

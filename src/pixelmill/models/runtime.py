@@ -59,7 +59,7 @@ class Session:
                 try:
                     runner = ort.InferenceSession(wrapped, self._options,
                                                   providers=list(self.providers))  # fmt: skip
-                except Exception as exc:  # onnxruntime raises its own exception types
+                except Exception as exc:  # noqa: BLE001  # onnxruntime raises its own types
                     reason = str(exc).rsplit("failed:", 1)[-1].strip()
                     raise ModelError(f"model {self.manifest.name}: cannot load: {reason}") from None
                 self._runners[layout] = runner
@@ -116,7 +116,7 @@ def _probe(session: Session) -> None:
         out = session.run(np.zeros((1, side, side, manifest.channels), np.uint8))
     except ModelError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  # onnxruntime raises its own types
         raise ModelError(f"model {manifest.name}: fails on a {side}×{side} tile: {exc}") from None
     expected = (1, side * manifest.scale, side * manifest.scale, manifest.channels)
     if out.shape != expected:

@@ -66,7 +66,7 @@ class Int(Kind):
 
     def check(self, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ValueError(f"is not {self.describe()}")
+            raise ValueError(f"is not {self.describe()}")  # noqa: TRY004  # a kind's one error
         if isinstance(value, float):
             if not value.is_integer():
                 raise ValueError(f"is not {self.describe()}")
@@ -99,7 +99,7 @@ class Float(Kind):
 
     def check(self, value: Any) -> float:
         if isinstance(value, bool):
-            raise ValueError(f"is not {self.describe()}")
+            raise ValueError(f"is not {self.describe()}")  # noqa: TRY004  # a kind's one error
         if isinstance(value, int | float):
             try:
                 return self._range(float(value))

@@ -44,7 +44,7 @@ def create_app(settings: Settings, service: str | None = None) -> FastAPI:
     ``serve`` whose workers ``/readyz`` waits for (None: any worker of the database)."""
     app = FastAPI(title="pixelmill", version=__version__,
                   description="Image pipelines as jobs: submit, follow, download.")  # fmt: skip
-    queue = JobQueue(settings.job_database)
+    queue = JobQueue.of(settings)
     root = storage.locate(settings.storage_root)
     app.state.service = Service(settings, queue, Presence(queue.engine, queue.clock), root, service)
     app.add_exception_handler(RequestValidationError, refused)

@@ -1,15 +1,14 @@
-"""Sources and destinations as paths or URLs, opened through fsspec.
+"""Sources and destinations as paths or URLs, read and written through their store
+(:mod:`pixelmill.storage.stores`: the local disk, or fsspec for any URL).
 
-Local paths are handled with ``os`` directly, so libvips can open them itself (memory-mapped,
-no copy through Python) and the command line does not pay fsspec's import for them. Every other
-URL goes through fsspec (``memory://``, ``s3://``, ``gs://``, ``az://``, …); credentials and
-endpoints come from the environment or fsspec's configuration (e.g. ``AWS_ACCESS_KEY_ID``,
-``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL_S3``), never from a pipeline. http(s) redirects
-are not followed: one could lead the service to an address it would refuse.
+Credentials and endpoints of URLs come from the environment or fsspec's configuration (e.g.
+``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL_S3``), never from a
+pipeline. http(s) redirects are not followed: one could lead the service to an address it would
+refuse.
 
-Writes are atomic: output is written under a temporary name and committed in one step (a rename
-on local disk, a single upload to object stores, an upload then a move elsewhere), and removed if
-anything fails, so nobody sees a partial file.
+Writes are atomic: output is written under a temporary name and committed in one step, and
+removed if anything fails, so nobody sees a partial file. Every failure of a store becomes one
+:class:`~pixelmill.errors.StorageError` line.
 """
 
 from __future__ import annotations
@@ -23,9 +22,8 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from pixelmill.errors import LimitError, NotFoundError, PixelmillError, StorageError
+from pixelmill.storage.stores import LOCAL, FsspecStore, Store, remove_empty
 
-ATOMIC_PUT = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "memory", "dropbox"})
-"""Protocols whose single upload only becomes visible once complete."""
 CHUNK = 1 << 20
 SPOOL_IN_MEMORY = 64 * 1024**2
 """Bytes of a streamed-only source kept in memory before its copy moves to a file."""
@@ -68,10 +66,9 @@ class Location:
         return self.url if self.is_local else self._resolved[1]
 
     @property
-    def atomic_put(self) -> bool:
-        protocols = self.fs.protocol
-        protocols = (protocols,) if isinstance(protocols, str) else protocols
-        return any(p in ATOMIC_PUT for p in protocols)
+    def store(self) -> Store:
+        """The storage holding the location."""
+        return LOCAL if self.is_local else FsspecStore(self.fs)
 
     @property
     def name(self) -> str:
@@ -157,34 +154,21 @@ def _storage_errors(loc: Location, doing: str) -> Iterator[None]:
         raise StorageError(f"{loc}: permission denied while {doing}{hint}") from None
     except OSError as exc:
         raise StorageError(f"{loc}: {doing} failed: {exc.strerror or exc}") from None
-    except Exception as exc:  # backends raise their own types (botocore, azure, …)
+    except Exception as exc:  # noqa: BLE001  # backends raise their own types (botocore, azure, …)
         raise StorageError(f"{loc}: {doing} failed: {type(exc).__name__}: {exc}") from None
 
 
 def version(loc: Location) -> tuple[int, int, int] | None:
     """What tells a local file's versions apart (size, modification time, inode), read in one
     ``stat``; None for a missing file or a remote one."""
-    if not loc.is_local:
-        return None
-    try:
-        found = os.stat(loc.path)
-    except OSError:
-        return None
-    return found.st_size, found.st_mtime_ns, found.st_ino
+    return loc.store.version(loc.path)
 
 
 def input_size(loc: Location) -> int | None:
     """Size in bytes of a source file (None where the storage does not say, as some HTTP
     servers)."""
     with _storage_errors(loc, "reading"):
-        if loc.is_local:
-            if os.path.isdir(loc.path):
-                raise IsADirectoryError(loc.path)
-            return os.path.getsize(loc.path)
-        info = loc.fs.info(loc.path)
-        if info.get("type") == "directory":
-            raise IsADirectoryError(loc.path)
-        return None if info.get("size") is None else int(info["size"])
+        return loc.store.size(loc.path)
 
 
 def exists(loc: Location) -> bool:
@@ -199,7 +183,7 @@ def exists(loc: Location) -> bool:
 def chunks(loc: Location, size: int = CHUNK) -> Iterator[bytes]:
     """A file's bytes, ``size`` at a time."""
     with _storage_errors(loc, "reading"):
-        reading = open(loc.path, "rb") if loc.is_local else loc.fs.open(loc.path, "rb")  # noqa: SIM115
+        reading = loc.store.open(loc.path)
     with reading:
         while chunk := reading.read(size):
             yield chunk
@@ -207,14 +191,14 @@ def chunks(loc: Location, size: int = CHUNK) -> Iterator[bytes]:
 
 @contextlib.contextmanager
 def open_input(loc: Location, limit: int | None = None) -> Iterator[str | IO[bytes]]:
-    """A local path, or an open, seekable binary file for remote sources. A source that can
-    only be streamed (an http server that gives no length) is copied first, to memory or to a
-    temporary file, up to ``limit`` bytes."""
-    if loc.is_local:
+    """A local path (libvips opens it itself), or an open, seekable binary file for remote
+    sources. A source that can only be streamed (an http server that gives no length) is copied
+    first, to memory or to a temporary file, up to ``limit`` bytes."""
+    if loc.store.local:
         yield loc.path
         return
     with _storage_errors(loc, "reading"):
-        handle = loc.fs.open(loc.path, "rb")
+        handle = loc.store.open(loc.path)
     with handle:
         if _seekable(handle):
             yield handle
@@ -242,142 +226,51 @@ def _seekable(handle: IO[bytes]) -> bool:
 
 def read_bytes(loc: Location, count: int = -1) -> bytes:
     """A source's bytes: all of them, or the first ``count``."""
-    with _storage_errors(loc, "reading"):
-        if loc.is_local:
-            with open(loc.path, "rb") as handle:
-                return handle.read(count)
-        with loc.fs.open(loc.path, "rb") as handle:
-            return handle.read(count)
+    with _storage_errors(loc, "reading"), loc.store.open(loc.path) as handle:
+        return handle.read(count)
 
 
 @contextlib.contextmanager
 def atomic_output(loc: Location, tmp_dir: str | None = None) -> Iterator[str]:
-    """Yield a local path to write; on success it becomes ``loc`` at once, on failure it vanishes."""
+    """Yield a local path to write; on success it becomes ``loc`` at once, on failure it vanishes
+    (with any folder made for it)."""
     token = os.urandom(6).hex()
-    created: str | None = None
-    if loc.is_local:
-        spool = _spool(loc, token)
-        with _storage_errors(loc, "writing"):
-            if os.path.isdir(loc.path):
-                raise IsADirectoryError(loc.path)
-            created = _claim(spool)
-    else:
-        with _storage_errors(Location(tmp_dir or tempfile.gettempdir()), "spooling"):
-            fd, spool = tempfile.mkstemp(prefix="pixelmill-", suffix=".part", dir=tmp_dir)
-        os.close(fd)
+    with _storage_errors(loc, "writing"):
+        spool, created = loc.store.spool(loc.path, token, tmp_dir)
     committed = False
     try:
         yield spool
         with _storage_errors(loc, "writing"):
-            _commit(spool, loc, token)
+            loc.store.commit(spool, loc.path, token)
         committed = True
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(spool)
         if created and not committed:
-            _remove_empty(os.path.dirname(loc.path), created)
-
-
-def _spool(loc: Location, token: str) -> str:
-    """The file a local write goes to before it becomes ``loc``."""
-    folder, name = os.path.split(loc.path)
-    return os.path.join(folder, f".{name}.{token}.part")
+            remove_empty(os.path.dirname(loc.path), created)
 
 
 def remove_spools(loc: Location) -> int:
     """Remove what interrupted writes to ``loc`` left beside it (a process killed before it
-    could tidy up); how many. Object stores have none: they receive whole files."""
-    if not loc.is_local:
-        return 0
-    import glob
-
-    left = glob.glob(_spool(loc, "?" * 12).replace("[", "[[]"))
+    could tidy up); how many."""
+    left = loc.store.leftovers(loc.path)
     for path in left:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
     return len(left)
 
 
-def _claim(spool: str) -> str | None:
-    """Create the spool file and its folders; return the topmost folder created, if any.
-
-    The spool exists at once so a parallel run tidying an empty folder cannot remove it; if one
-    did so in between, the folders are made again.
-    """
-    created = None
-    for attempt in range(3):
-        created = _make_folders(os.path.dirname(spool)) or created
-        try:
-            with open(spool, "xb"):
-                return created
-        except FileNotFoundError:
-            if attempt == 2:
-                raise
-    return created
-
-
-def _make_folders(folder: str) -> str | None:
-    """Create ``folder`` and missing parents; return the topmost one created, if any."""
-    top = None
-    probe = folder
-    while probe and not os.path.isdir(probe):
-        top, probe = probe, os.path.dirname(probe)
-    os.makedirs(folder, exist_ok=True)
-    return top
-
-
-def _remove_empty(folder: str, top: str) -> None:
-    """Remove ``folder`` and its parents up to ``top`` while they are empty."""
-    while True:
-        try:
-            os.rmdir(folder)
-        except OSError:
-            return
-        if folder == top:
-            return
-        folder = os.path.dirname(folder)
-
-
-def _commit(spool: str, loc: Location, token: str) -> None:
-    if loc.is_local:
-        os.replace(spool, loc.path)
-        return
-    fs = loc.fs
-    if loc.atomic_put:
-        fs.put_file(spool, loc.path)
-        return
-    staging = f"{loc.path}.{token}.part"
-    fs.put_file(spool, staging)
-    try:
-        fs.mv(staging, loc.path)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            fs.rm(staging)
-        raise
-
-
 def is_dir(loc: Location) -> bool:
     """Whether the location is an existing folder (or a non-empty prefix)."""
     with _storage_errors(loc, "listing"):
-        if loc.is_local:
-            return os.path.isdir(loc.path)
-        return bool(loc.fs.isdir(loc.path))
+        return loc.store.is_dir(loc.path)
 
 
 def list_files(loc: Location, suffixes: frozenset[str]) -> list[str]:
     """Paths relative to the folder ``loc`` (``/``-separated, sorted) of files below it whose
     name ends with one of ``suffixes``; hidden files and folders are skipped."""
-    found: list[str] = []
     with _storage_errors(loc, "listing"):
-        if loc.is_local:
-            for folder, dirs, files in os.walk(loc.path):
-                dirs[:] = [d for d in dirs if not d.startswith(".")]
-                rel = os.path.relpath(folder, loc.path)
-                for name in files:
-                    found.append(name if rel == "." else f"{rel}/{name}".replace(os.sep, "/"))
-        else:
-            root = loc.path.rstrip("/") + "/"
-            found = [p[len(root) :] for p in loc.fs.find(root) if p.startswith(root)]
+        found = list(loc.store.files(loc.path))
     return sorted(
         rel
         for rel in found
