@@ -3,15 +3,21 @@ tiny lab recipes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pyvips
+import sqlalchemy as sa
 
 from pixelmill.cli import main
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+"""The PostgreSQL server the suite tests on (trust authentication, loopback)."""
 
 
 def photo(width: int = 320, height: int = 240, bands: int = 3, seed: int = 1) -> pyvips.Image:
@@ -185,3 +191,32 @@ def trained_tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
                   "--threads", "1", "--workers", "0", "-q"])  # fmt: skip
     assert stop.value.code == 0
     return root / "run", models
+
+
+@contextlib.contextmanager
+def postgres_schema() -> Iterator[str]:
+    """The URL of a fresh schema of its own in the test PostgreSQL, dropped afterwards (the
+    test is skipped when no server answers)."""
+    schema = f"pixelmill_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES)
+    try:
+        with admin.begin() as db:
+            db.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    except sa.exc.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server at 127.0.0.1:5432 to test on: {exc.orig}")
+    try:
+        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as db:
+            db.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh job database: a SQLite file, or a schema of its own in PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'jobs.db'}"
+        return
+    with postgres_schema() as url:
+        yield url

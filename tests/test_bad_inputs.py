@@ -191,3 +191,13 @@ def test_sigterm_leaves_no_partial_output(make_image, tmp_path) -> None:
     assert child.wait(timeout=60) == 143
     assert "pixelmill: stopped: " in child.stderr.read()
     assert not out.exists() or os.listdir(out) == []
+
+
+@pytest.mark.parametrize("pipeline", ["thumbnail:64", "resize:fit:64"])
+def test_a_truncated_jpeg_fails_through_shrink_on_load_too(cli, tmp_path, pipeline) -> None:
+    """libvips' thumbnail hands ``fail_on`` to the loader only in its option string: passed
+    as a plain option, the cut image came out whole with a grey bottom."""
+    source = corpus(tmp_path / "bad")["truncated.jpg"]
+    status, _, stderr = cli("run", source, tmp_path / "out.png", "-p", pipeline)
+    assert status == 3 and "premature end of JPEG" in stderr
+    assert not (tmp_path / "out.png").exists()

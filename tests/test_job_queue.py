@@ -7,7 +7,6 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
-import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -18,25 +17,10 @@ from pixelmill.errors import UsageError
 from pixelmill.jobs.clock import Backoff
 from pixelmill.jobs.queue import JobQueue, jobs
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'jobs.db'}"
-        return
-    schema = f"pixelmill_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES)
-    try:
-        with admin.begin() as db:
-            db.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    except sa.exc.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server at 127.0.0.1:5432 to test on: {exc.orig}")
-    yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    with admin.begin() as db:
-        db.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-    admin.dispose()
+@pytest.fixture
+def url(database_url):
+    return database_url
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ import pixelmill
 SOURCE = Path(pixelmill.__file__).parent
 LAYER = {
     "errors": 0,
-    "config": 1, "plugins": 1,
+    "config": 1, "plugins": 1, "database": 1,
     "pipeline": 2, "storage": 2, "quality": 2,
     "codecs": 3, "models": 3,
     "engine": 4,
     "api": 5,
-    "__init__": 6,
+    "__init__": 6, "datasets": 6,
     "jobs": 7, "lab": 7, "bench": 7,
     "service": 8,
     "cli": 9,

@@ -73,6 +73,9 @@ class Settings:
     """Largest request body the API accepts (uploads), in bytes; API keys may set less."""
     render_cache: bool = True
     """Keep on-demand renders in the storage's cache/ and serve repeats from there."""
+    render_dataset: str | None = None
+    """Dataset that remembers every on-demand render (its source, output and pipeline; not
+    the repeats served from the cache). Off by default: recording reads both images again."""
     job_attempts: int = 5
     """Attempts of a job before it is dead, when its storage fails or its process dies."""
     job_backoff: float = 2.0

@@ -29,6 +29,18 @@ class UsageError(PixelmillError):
     kind = "usage"
 
 
+class QueryError(UsageError):
+    """A dataset query is not valid; the message points at the offending token."""
+
+    kind = "query"
+
+
+class MissingError(UsageError):
+    """A named thing (a dataset, a version of one) does not exist."""
+
+    kind = "missing"
+
+
 class ModelError(PipelineError):
     """A model is unknown, fails to load, or does not match its manifest."""
 

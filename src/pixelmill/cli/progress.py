@@ -121,3 +121,23 @@ def bench_with_progress(quiet: bool, run: Callable[..., T]) -> T:
         task = bar.add_task("bench", total=None)
         return run(lambda total: bar.update(task, total=total),
                    lambda result: bar.advance(task))  # fmt: skip
+
+
+@contextlib.contextmanager
+def ingest_display(quiet: bool, name: str) -> Iterator[Callable[[str], None]]:
+    """A counter of the images an ingest has done (its listing is lazy, so no total), with
+    how many were added, skipped and failed, and the rate."""
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+    counts = {"added": 0, "skipped": 0, "failed": 0}
+    fields = "added {task.fields[added]:,} · skipped {task.fields[skipped]:,} · " \
+             "failed {task.fields[failed]:,} · {task.speed:.1f}/s"  # fmt: skip
+    with counting_bar(console, quiet, fields, transient=True) as bar:
+        task = bar.add_task(name, total=None, **counts)
+
+        def tell(status: str) -> None:
+            counts[status] += 1
+            bar.update(task, advance=1, **counts)
+
+        yield tell

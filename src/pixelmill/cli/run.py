@@ -27,11 +27,14 @@ from pixelmill.errors import UsageError
 @click.option("--reference", metavar="REF",
               help="Image quality gates (qc steps) measure against, e.g. a ground truth "
                    "(default: each gate's previous step's input). Single images only.")
+@click.option("--dataset", metavar="NAME",
+              help="Remember each source and output in this dataset (made when missing).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.pass_context
 def run(ctx: click.Context, src: str, dst: str, pipeline: str, jobs: int, max_pixels: int | None,
         max_bytes: int | None, max_memory: int | None, time_limit: float | None,
-        no_autorotate: bool, reference: str | None, quiet: bool) -> None:  # fmt: skip
+        no_autorotate: bool, reference: str | None, dataset: str | None,
+        quiet: bool) -> None:  # fmt: skip
     """Process SRC into DST; both may be files, folders or URLs (s3://, memory://, …).
 
     With a folder, every image below it is mirrored into DST, --jobs at a time; a failing image
@@ -44,12 +47,18 @@ def run(ctx: click.Context, src: str, dst: str, pipeline: str, jobs: int, max_pi
                          time_limit=time_limit,
                          autorotate=False if no_autorotate else None)  # fmt: skip
     parsed = Pipeline.parse(pipeline_text(pipeline))
+    if dataset:
+        from pixelmill.datasets.store import checked
+
+        checked(dataset, "dataset")
     if storage.is_dir(storage.locate(src)):
         from pixelmill.cli.progress import run_tree_with_progress
 
         if reference is not None:
             raise UsageError("--reference is for a single image, not a folder")
         report = run_tree_with_progress(src, dst, parsed, jobs, settings, quiet)
+        if dataset:
+            _remember(dataset, report.done, parsed, settings)
         ctx.exit(report.exit_code)
     if storage.is_dir(storage.locate(dst)) or dst.endswith(("/", os.sep)):
         raise UsageError(f"{dst}: is a folder; give the output file name (SRC is a single image)")
@@ -58,6 +67,8 @@ def run(ctx: click.Context, src: str, dst: str, pipeline: str, jobs: int, max_pi
     with bar_for_one(src, quiet) as progress:
         outcome = api.run(src, dst, parsed, settings=settings, progress=progress,
                           reference=reference)  # fmt: skip
+    if dataset:
+        _remember(dataset, [outcome], parsed, settings)
     if outcome.flagged:
         click.echo(f"flagged for review: {outcome.destination}", err=True)
     if not quiet:
@@ -68,6 +79,15 @@ def run(ctx: click.Context, src: str, dst: str, pipeline: str, jobs: int, max_pi
             f"{outcome.bytes_written:,} bytes) in {outcome.seconds:.2f} s",
             err=True,
         )
+
+def _remember(name: str, outcomes: list, pipeline: object, settings: object) -> None:
+    """Record runs in the dataset ``name``."""
+    from pixelmill.datasets import Store, record_run
+
+    store = Store.of(settings)
+    for outcome in outcomes:
+        record_run(store, name, outcome.source, outcome, pipeline, settings=settings)
+
 
 @cli.command()
 @click.argument("src")

@@ -81,7 +81,10 @@ class Source:
 
     def thumbnail(self, width: int, **options: Any) -> pyvips.Image:
         """Decode straight to a smaller size (shrink-on-load), upright when autorotating."""
-        options.update(no_rotate=not self.settings.autorotate, fail_on=self.settings.fail_on)
+        # thumbnail_source hands fail_on to the loader only through the option string
+        # (libvips 8.17): as a plain option, a truncated JPEG comes out grey at the bottom
+        options.update(no_rotate=not self.settings.autorotate,
+                       option_string=f"fail_on={self.settings.fail_on}")
         source = self._vips_source()
         try:
             image = pyvips.Image.thumbnail_source(source, width, **options)

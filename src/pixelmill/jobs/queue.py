@@ -24,7 +24,6 @@ because those need a broker besides the database, and keep job state apart from 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -34,10 +33,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from pixelmill.config import Settings
+from pixelmill.database import add_missing_columns, connect, writing
 from pixelmill.errors import UsageError
 from pixelmill.jobs.clock import Backoff, Clock, SystemClock
 
@@ -133,7 +132,7 @@ class JobQueue:
                  backoff: Backoff | None = None) -> None:  # fmt: skip
         self.clock = clock or SystemClock()
         self.backoff = backoff or Backoff()
-        self.engine = _engine(url)
+        self.engine = connect(url, "job database")
         self.sqlite = self.engine.dialect.name == "sqlite"
         self._listener: Any = None
         metadata.create_all(self.engine)
@@ -395,54 +394,4 @@ class JobQueue:
     def _transaction(self) -> Any:
         """A writing transaction. On SQLite it takes the write lock from the start (``BEGIN
         IMMEDIATE``): a read lock upgraded later fails at once under contention."""
-        return self.engine.execution_options(immediate=True).begin()
-
-
-def add_missing_columns(engine: Engine, table: sa.Table) -> None:
-    """Bring a table made by an earlier version up to date: columns added since are nullable
-    or have a default, so adding them is all it takes (both databases)."""
-    present = {column["name"] for column in sa.inspect(engine).get_columns(table.name)}
-    missing = [column for column in table.columns if column.name not in present]
-    if not missing:
-        return
-    for column in missing:
-        ddl = sa.schema.CreateColumn(column).compile(dialect=engine.dialect)
-        try:
-            with engine.begin() as db:
-                db.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
-        except sa.exc.DBAPIError:  # another process starting beside this one added it first
-            columns = sa.inspect(engine).get_columns(table.name)
-            if column.name not in {c["name"] for c in columns}:
-                raise
-    for index in table.indexes:
-        with contextlib.suppress(sa.exc.DBAPIError):  # the same race
-            index.create(engine, checkfirst=True)
-
-
-def _engine(url: str) -> Engine:
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    try:
-        engine = sa.create_engine(url, pool_pre_ping=True)
-    except (sa.exc.ArgumentError, ImportError) as exc:
-        raise UsageError(f"job database {url!r}: {exc}") from None
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_connection)
-        event.listen(engine, "begin", _sqlite_begin)
-    return engine
-
-
-def _sqlite_begin(db: Connection) -> None:
-    immediate = db.get_execution_options().get("immediate", False)
-    db.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-def _sqlite_connection(connection: Any, record: Any) -> None:
-    """WAL (readers never wait for the writer), a wait instead of an error when another
-    process holds the lock, and transactions begun by SQLAlchemy, not the driver."""
-    connection.isolation_level = None
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+        return writing(self.engine)

@@ -63,14 +63,39 @@ OUTAGE = (0.5, 10.0)
 def run_job(spec: dict[str, Any], settings: Settings, stop: Any,
             progress: Callable[[float], None]) -> Any:  # fmt: skip
     """Run a job's pipeline (in the job's process): its source and destination are checked
-    against the job's scope first, with symbolic links resolved."""
+    against the job's scope first, with symbolic links resolved. With a ``dataset``, the
+    source and the output are remembered there afterwards."""
     source, destination = storage.locate(spec["source"]), storage.locate(spec["destination"])
     if "scope" in spec:
         scope = storage.Scope.from_json(spec["scope"])
         source = scope.check(source, "source")
         destination = scope.check(destination, "destination")
-    return api.run(source, destination, spec.get("pipeline"), settings=settings,
-                   progress=progress, stop=stop)  # fmt: skip
+    outcome = api.run(source, destination, spec.get("pipeline"), settings=settings,
+                      progress=progress, stop=stop)  # fmt: skip
+    if spec.get("dataset"):
+        outcome = remembered(outcome, spec, source, settings)
+    return outcome
+
+
+def remembered(outcome: Any, spec: dict[str, Any], source: storage.Location,
+               settings: Settings) -> Any:  # fmt: skip
+    """Record a job's run in its dataset; a failure to do so is a note on the outcome, never
+    the job's failure (its output is written)."""
+    from pixelmill.datasets import Store, record_run
+    from pixelmill.pipeline import Pipeline
+
+    wanted = spec["dataset"]
+    store = Store.of(settings)
+    try:
+        record_run(store, wanted["name"], str(source), outcome, Pipeline.parse(spec["pipeline"]),
+                   settings=settings, kind="job", ref=spec.get("id"),
+                   owner=wanted.get("owner", ""))  # fmt: skip
+    except (PixelmillError, sa.exc.SQLAlchemyError) as exc:
+        note = f"not remembered in dataset {wanted['name']}: {exc}"
+        return dataclasses.replace(outcome, notes=(*outcome.notes, note))
+    finally:
+        store.close()
+    return outcome
 
 
 @dataclass
@@ -156,7 +181,7 @@ class Worker:
         try:
             with self.scratch.folder(job.id) as spool:
                 attempt = self.runner.run(
-                    job.spec, dataclasses.replace(self.settings, tmp_dir=spool),
+                    {**job.spec, "id": job.id}, dataclasses.replace(self.settings, tmp_dir=spool),
                     lambda: stop.is_set() or self.stop.is_set(),
                     lambda share: progress.__setitem__(0, share))  # fmt: skip
         finally:

@@ -11,11 +11,13 @@ from pixelmill.errors import ModelError
 from pixelmill.models.manifest import Manifest
 from pixelmill.models.registry import ModelFile, user_dir
 from pixelmill.models.runtime import load_session
+from pixelmill.models.vectors import TASK, VectorModel
 
 
 def add(url: str, settings: Settings) -> ModelFile:
     """Copy ``NAME.onnx`` and its ``NAME.json`` from any storage URL into the user folder,
-    after checking that the model loads and matches its manifest."""
+    after checking that the model loads and matches its manifest (an image model on a tile, an
+    embedding model on a blank image)."""
     if not url.endswith(".onnx"):
         raise ModelError(f"{url}: give the .onnx file (its manifest .json must lie beside it)")
     target = user_dir(settings)
@@ -30,7 +32,10 @@ def add(url: str, settings: Settings) -> ModelFile:
             staged.append(part)
         manifest = Manifest.from_json(staged[1].read_text(), url)
         candidate = ModelFile(manifest, staged[0], "user")
-        load_session(candidate, settings)
+        if manifest.task == TASK:
+            VectorModel(candidate, settings)
+        else:
+            load_session(candidate, settings)
         final = target / f"{manifest.name}.onnx"
         staged[0].replace(final)
         staged[1].replace(final.with_suffix(".json"))

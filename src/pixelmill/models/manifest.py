@@ -21,7 +21,8 @@ class Manifest:
     name: str
     version: str
     task: str
-    """What it does, e.g. super-resolution, denoise, dejpeg, filter."""
+    """What it does, e.g. super-resolution, denoise, dejpeg, filter; ``embed`` for a model that
+    gives one vector per image (:mod:`pixelmill.models.vectors`)."""
     scale: int
     """Output size over input size (1 for restoration models)."""
     channels: int

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pixelmill import __version__, storage
 from pixelmill.config import Settings
+from pixelmill.datasets import Store
 from pixelmill.errors import PixelmillError
 from pixelmill.jobs.presence import Presence
 from pixelmill.jobs.queue import JobQueue
@@ -32,10 +33,10 @@ from pixelmill.service.auth import ApiKeys, KeyGuard
 from pixelmill.service.deps import Service
 from pixelmill.service.limits import BodyLimit
 from pixelmill.service.requests import refused
-from pixelmill.service.routes import health, jobs
+from pixelmill.service.routes import datasets, health, jobs
 
 STATUS = {"pipeline": 422, "model": 422, "usage": 400, "storage": 400, "not-found": 400,
-          "input": 400, "limit": 413}  # fmt: skip
+          "input": 400, "limit": 413, "query": 422, "missing": 404}  # fmt: skip
 """HTTP status of each refusal, by error kind."""
 
 
@@ -46,16 +47,19 @@ def create_app(settings: Settings, service: str | None = None) -> FastAPI:
                   description="Image pipelines as jobs: submit, follow, download.")  # fmt: skip
     queue = JobQueue.of(settings)
     root = storage.locate(settings.storage_root)
-    app.state.service = Service(settings, queue, Presence(queue.engine, queue.clock), root, service)
+    datasets_store = Store.of(settings)
+    app.state.service = Service(settings, queue, Presence(queue.engine, queue.clock), root, service,
+                                datasets_store)
     app.add_exception_handler(RequestValidationError, refused)
     app.add_exception_handler(PixelmillError, _failed)
     app.add_exception_handler(StarletteHTTPException, _answered)
     app.add_exception_handler(sa.exc.OperationalError, _unavailable)
     app.include_router(jobs.router)
+    app.include_router(datasets.router)
     app.include_router(ondemand.router(settings, root))
     app.include_router(health.router)
     app.add_middleware(KeyGuard, keys=ApiKeys(queue.engine))
-    metrics.install(app, queue)
+    metrics.install(app, queue, datasets_store)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
     return app
 

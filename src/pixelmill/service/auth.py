@@ -33,8 +33,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 
+from pixelmill.database import add_missing_columns
 from pixelmill.errors import UsageError
-from pixelmill.jobs.queue import add_missing_columns
 
 PREFIX = "pm_"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from pixelmill.config import Settings
+from pixelmill.datasets import Store
 from pixelmill.jobs.presence import Presence
 from pixelmill.jobs.queue import Job, JobQueue
 from pixelmill.service.areas import Area, area_for
@@ -28,6 +29,7 @@ class Service:
     """The service's storage."""
     name: str | None
     """The ``serve`` whose workers ``/readyz`` waits for (None: any worker)."""
+    datasets: Store
 
 
 def service(request: Request) -> Service:

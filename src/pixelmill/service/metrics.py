@@ -18,8 +18,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from pixelmill.datasets import Store
 from pixelmill.jobs import telemetry
 from pixelmill.jobs.queue import JobQueue
+from pixelmill.service.drift import DriftCollector
 
 
 class QueueCollector(Collector):
@@ -68,10 +70,11 @@ class Measure:
                 time.perf_counter() - began)
 
 
-def install(app: FastAPI, queue: JobQueue) -> None:
+def install(app: FastAPI, queue: JobQueue, datasets: Store) -> None:
     """Serve ``/metrics`` and time every request."""
     registry = CollectorRegistry()
     registry.register(QueueCollector(queue))
+    registry.register(DriftCollector(datasets))
     app.add_middleware(Measure)
 
     @app.get("/metrics", tags=["health"], response_class=Response, responses={

@@ -46,13 +46,14 @@ from starlette.datastructures import Headers
 
 from pixelmill import api, storage
 from pixelmill.config import Settings
-from pixelmill.engine import output_suffix, settle_format
+from pixelmill.engine import Outcome, output_suffix, settle_format
 from pixelmill.engine.step import op_for
 from pixelmill.errors import PixelmillError, StorageError, UsageError
 from pixelmill.jobs import telemetry
 from pixelmill.pipeline import Pipeline, Step
 from pixelmill.pipeline.formats import FORMAT_ALIASES
 from pixelmill.service.areas import RESERVED
+from pixelmill.service.renders import RenderLog
 from pixelmill.service.views import Refused
 from pixelmill.storage import Location, Scope
 from pixelmill.storage.hosts import refusal
@@ -99,6 +100,7 @@ def router(settings: Settings, root: Location) -> APIRouter:
               if keys else b"")  # fmt: skip
 
     hits = Hits()
+    log = RenderLog.of(settings)
 
     @routes.get("/img/{sig}/{rest:path}", tags=["images"], response_class=Response,
                 responses=ANSWERS)  # fmt: skip
@@ -132,10 +134,10 @@ def router(settings: Settings, root: Location) -> APIRouter:
             return Response(status_code=304, headers=headers)
         media = mimetypes.guess_type(cached.name)[0] or "application/octet-stream"
         if not settings.render_cache:
-            data = _render(source, None, pipeline, settings)
-            return Response(data, media_type=media, headers=headers)
+            outcome = _render(source, None, pipeline, settings, log)
+            return Response(outcome.data, media_type=media, headers=headers)
         if not storage.exists(cached):
-            _render(source, cached, pipeline, settings)
+            _render(source, cached, pipeline, settings, log)
         if cached.is_local:
             if version is not None and not _models(pipeline):  # models may change
                 hits.remember(raw, accept, source, version, cached, media, headers)
@@ -207,9 +209,9 @@ class Hits:
 
 
 def _render(source: Location, destination: Location | None, pipeline: Pipeline,
-            settings: Settings) -> bytes | None:  # fmt: skip
-    """Render into ``destination``, or into memory (its bytes returned), counted in the
-    service's metrics."""
+            settings: Settings, log: RenderLog | None) -> Outcome:  # fmt: skip
+    """Render into ``destination``, or into memory (``outcome.data``), counted in the service's
+    metrics and remembered in the ``log``'s dataset."""
     try:
         if destination is None:
             outcome = api.render(source, pipeline, settings=settings)
@@ -219,7 +221,9 @@ def _render(source: Location, destination: Location | None, pipeline: Pipeline,
         telemetry.failed(exc.kind, "ondemand")
         raise
     telemetry.succeeded(outcome, "ondemand")
-    return outcome.data
+    if log is not None:
+        log.record(source, outcome, pipeline)
+    return outcome
 
 
 def _encoded(pipeline: Pipeline, source: Location) -> Pipeline:

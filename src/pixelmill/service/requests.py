@@ -41,6 +41,7 @@ PipelineJson = Annotated[list[StepJson], Field(max_length=MAX_STEPS)]
 Url = Annotated[str, StringConstraints(min_length=1, max_length=URL_TEXT)]
 Priority = Annotated[StrictInt, Field(ge=PRIORITY[0], le=PRIORITY[1])]
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+DatasetName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
 
 
 class JobRequest(BaseModel):
@@ -59,6 +60,9 @@ class JobRequest(BaseModel):
     idempotency_key: IdempotencyKey | None = None
     webhook: Url | None = Field(None, description="http(s) URL called with the job (JSON, "
                                 "signed) when it ends")  # fmt: skip
+    dataset: DatasetName | None = Field(None, description="a dataset of the caller's that "
+                                        "remembers the source and the output (made when "
+                                        "missing)")  # fmt: skip
 
 
 def fill_template(template: str, **values: str) -> str:

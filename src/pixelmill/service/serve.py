@@ -27,6 +27,7 @@ def serve(settings: Settings, host: str, port: int, workers: int,
 
     metrics_folder(settings)  # before prometheus_client is imported, which reads it then
     from pixelmill.service.app import create_app
+    from pixelmill.service.drift import DriftWatch
     from pixelmill.service.workers import WorkerPool
 
     service = f"{socket.gethostname()}:{os.getpid()}"
@@ -35,11 +36,14 @@ def serve(settings: Settings, host: str, port: int, workers: int,
     pool = WorkerPool([sys.executable, "-m", "pixelmill", "worker"], env, workers,
                       ending_with(os.getpid()))  # fmt: skip
     pool.start()
+    watch = DriftWatch(app.state.service.datasets, settings)
+    watch.start()
     announce(f"pixelmill serving http://{host}:{port} (API docs at /docs) with {workers} "
              f"worker(s); jobs in {settings.job_database}, files in {settings.storage_root}")
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
+        watch.stop.set()
         pool.close()
 
 

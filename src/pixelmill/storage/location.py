@@ -269,11 +269,14 @@ def is_dir(loc: Location) -> bool:
 def list_files(loc: Location, suffixes: frozenset[str]) -> list[str]:
     """Paths relative to the folder ``loc`` (``/``-separated, sorted) of files below it whose
     name ends with one of ``suffixes``; hidden files and folders are skipped."""
+    return sorted(iter_files(loc, suffixes))
+
+
+def iter_files(loc: Location, suffixes: frozenset[str]) -> Iterator[str]:
+    """The files of :func:`list_files` in the store's order, listed lazily (folder by folder,
+    page by page), so a prefix of millions of keys is never held at once."""
+    ends = tuple(suffixes)
     with _storage_errors(loc, "listing"):
-        found = list(loc.store.files(loc.path))
-    return sorted(
-        rel
-        for rel in found
-        if rel.lower().endswith(tuple(suffixes))
-        and not any(part.startswith(".") for part in rel.split("/"))
-    )
+        for rel in loc.store.files(loc.path):
+            if rel.lower().endswith(ends) and not any(p.startswith(".") for p in rel.split("/")):
+                yield rel

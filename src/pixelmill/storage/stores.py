@@ -134,7 +134,12 @@ class FsspecStore:
 
     def files(self, root: str) -> Iterator[str]:
         root = root.rstrip("/") + "/"
-        return (p[len(root) :] for p in self.fs.find(root) if p.startswith(root))
+        for folder, dirs, names in self.fs.walk(root):  # one listing call per folder
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in names:
+                path = f"{folder.rstrip('/')}/{name}"
+                if path.startswith(root):
+                    yield path[len(root) :]
 
     def version(self, path: str) -> tuple[int, int, int] | None:
         return None

@@ -27,6 +27,7 @@ from pixelmill.service.requests import (
     PIPELINE_TEXT,
     PRIORITY,
     URL_TEXT,
+    DatasetName,
     IdempotencyKey,
     JobRequest,
     fill_template,
@@ -66,7 +67,8 @@ def submit(body: JobRequest, shared: Shared, key: Caller, area: CallerArea) -> J
             idempotency = f"{idempotency}/{index}"
         made.append(_queue(shared, area, source, pipeline, body.destination,
                            priority=body.priority, key=idempotency, batch=batch,
-                           webhook=body.webhook, owner=key and key.name))  # fmt: skip
+                           webhook=body.webhook, owner=key and key.name,
+                           dataset=body.dataset))  # fmt: skip
     if batch is None:
         return job_view(made[0])
     return Batch(batch=batch, jobs=[job_view(job) for job in made])
@@ -78,7 +80,8 @@ def upload(shared: Shared, key: Caller, area: CallerArea,
            pipeline: Annotated[str, Form(max_length=PIPELINE_TEXT)] = "",
            priority: Annotated[int, Form(ge=PRIORITY[0], le=PRIORITY[1])] = 0,
            idempotency_key: Annotated[IdempotencyKey | None, Form()] = None,
-           webhook: Annotated[str | None, Form(max_length=URL_TEXT)] = None) -> JobView:  # fmt: skip
+           webhook: Annotated[str | None, Form(max_length=URL_TEXT)] = None,
+           dataset: Annotated[DatasetName | None, Form()] = None) -> JobView:  # fmt: skip
     """Upload an image and queue one job on it."""
     settings = shared.settings
     parsed = Pipeline.parse(pipeline)
@@ -92,7 +95,7 @@ def upload(shared: Shared, key: Caller, area: CallerArea,
     _save(file, target, limit, settings.tmp_dir)
     return job_view(_queue(shared, area, target, parsed, None, priority=priority,
                            key=idempotency_key, webhook=webhook,
-                           owner=key and key.name))  # fmt: skip
+                           owner=key and key.name, dataset=dataset))  # fmt: skip
 
 
 @router.get("/jobs/{job_id}")
@@ -155,8 +158,9 @@ def _check_webhook(url: str | None, allow_private: bool) -> None:
 
 
 def _queue(shared: Shared, area: Area, source: Location, pipeline: Pipeline,
-           destination: str | None, **options: Any) -> Job:  # fmt: skip
-    """Queue one job; ``options`` are those of :meth:`JobQueue.submit`."""
+           destination: str | None, dataset: str | None = None, **options: Any) -> Job:  # fmt: skip
+    """Queue one job, remembered in the caller's ``dataset`` when given; ``options`` are those
+    of :meth:`JobQueue.submit`."""
     job_id = uuid.uuid4().hex
     stem, ext = os.path.splitext(source.name)[0], output_suffix(pipeline, source.name)
     named = fill_template(destination or "outputs/{id}/{stem}{ext}", id=job_id, stem=stem,
@@ -164,6 +168,8 @@ def _queue(shared: Shared, area: Area, source: Location, pipeline: Pipeline,
     target = area.locate(named, "destination")
     spec = {"source": source.url, "destination": target.url, "pipeline": str(pipeline),
             "scope": area.scope.to_json()}  # fmt: skip
+    if dataset is not None:
+        spec["dataset"] = {"name": dataset, "owner": options.get("owner") or ""}
     return shared.queue.submit(spec, job_id=job_id, max_attempts=shared.settings.job_attempts,
                                **options)  # fmt: skip
 

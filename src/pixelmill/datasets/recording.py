@@ -1,0 +1,38 @@
+"""The one small interface through which the faces that run pipelines (``pixelmill run``, the
+job workers, the batch runner) write into a dataset: the source and the output become items
+(the output's ``parent`` is the source), and the run becomes an event of the source with its
+pipeline, timings and QC values."""
+
+from __future__ import annotations
+
+from pixelmill import storage
+from pixelmill.config import Settings
+from pixelmill.datasets.analyse import analyse
+from pixelmill.datasets.embed import embedder
+from pixelmill.datasets.store import Event, Record, Store
+from pixelmill.engine import Outcome
+from pixelmill.pipeline import Pipeline
+
+
+def record_run(store: Store, name: str, source: str, outcome: Outcome, pipeline: Pipeline, *,
+               settings: Settings, kind: str = "run", ref: str | None = None,
+               owner: str = "") -> dict[str, str | None]:  # fmt: skip
+    """Record a finished run of ``pipeline`` from ``source`` into the dataset ``name`` (made
+    when missing); the content hashes of the source and the output."""
+    dataset = store.create(name, owner)
+    embed = embedder(dataset.embedder, settings)
+    found = analyse(storage.locate(source), settings, embed)
+    records = [Record(found.uri, found.sha256, found.fields, found.embedding, role="source")]
+    output = None
+    if outcome.destination:
+        made = analyse(storage.locate(outcome.destination), settings, embed)
+        records.append(Record(made.uri, made.sha256, made.fields, made.embedding,
+                              role="output", parent=found.sha256))  # fmt: skip
+        output = made.sha256
+    store.add(dataset, records)
+    verdict = ("flag" if outcome.flagged else "pass") if outcome.qc else None
+    store.record(dataset, Event(
+        kind, found.sha256, ref, str(pipeline), outcome.destination or None, output,
+        outcome.seconds, dict(outcome.timings), verdict,
+        tuple(v.to_json() for v in outcome.qc)))  # fmt: skip
+    return {"source": found.sha256, "output": output}
