@@ -13,9 +13,11 @@ own, dropped at the end) and goes through what a user does with a big dataset:
 - **size**: the SQLite file with its WAL after a checkpoint; ``pg_total_relation_size`` of the
   dataset tables (heap, TOAST and indexes), per item;
 - **snapshot**: ``Store.snapshot`` (three in a row);
-- **queries**: five typical filters, each three ways: ``store.query(view, f)`` (the default
-  ``limit=100``, id order), the same with ``sort="-created"``, and ``store.count(view, f)``;
-  one warm-up, then ``--repeat`` runs, interleaved; p50 and p95;
+- **queries**: five typical filters, each four ways: ``store.query(view, f)`` (the default
+  ``limit=100``, id order), the same with ``sort="-created"``, ``store.count(view, f)``, and
+  the first way on the snapshot ``big@v1``; one warm-up, then ``--repeat`` runs, interleaved;
+  p50 and p95. The JSON keeps every statement's plan (EXPLAIN QUERY PLAN on SQLite, EXPLAIN
+  ANALYZE on PostgreSQL);
 - **export**: ``export(store.rows(view), "….parquet")``, rows/s.
 
 The items are made up but shaped like a real photo library (no pixels: metadata, features, tags
@@ -28,7 +30,7 @@ days (the store's clock advanced batch by batch, 2026-09-01 to 2026-11-30 UTC).
 
 The comparison loads the Parquet export (and the QC values, which an export does not hold, as
 a second Parquet file read from the database) into DuckDB tables and into pandas frames (the
-load timed apart), then runs the same filters the same three ways. Their counts must equal the
+load timed apart), then runs the same filters the first three ways. Their counts must equal the
 store's: the program stops when they do not.
 
     python benchmarks/bench_datasets.py                      # 1,000,000 items, both engines

@@ -75,8 +75,9 @@ def main() -> None:
                 "--jobs", str(jobs), "-q"] for jobs in (1, 2)},
         }  # fmt: skip
         for round_ in range(args.repeat):
-            for name, command in contestants.items():
-                command = [part.replace("{name}", f"run{round_}{len(name)}") for part in command]
+            for index, (name, command) in enumerate(contestants.items()):
+                fresh = f"run{round_}-{index}"  # a dataset of its own: nothing is skipped
+                command = [part.replace("{name}", fresh) for part in command]
                 seconds, peak = timed(command, env)
                 rows.append({"contestant": name, "round": round_, "seconds": seconds,
                              "images_per_s": args.images / seconds, "peak_mib": peak})
