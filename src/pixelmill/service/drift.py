@@ -99,7 +99,8 @@ class DriftCollector(Collector):
         for dataset in self.store.watched():
             state = dataset.drift_state or {}
             for feature, score in state.get("scores", {}).items():
-                scores.add_metric([dataset.name, feature], score)
+                if score is not None:  # a test with too few values has no effect size
+                    scores.add_metric([dataset.name, feature], score)
             if "drift" in state:
                 flags.add_metric([dataset.name], 1.0 if state["drift"] else 0.0)
         yield scores
