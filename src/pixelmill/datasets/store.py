@@ -245,7 +245,10 @@ class Store:
             rows = [_row(dataset.id, seq, record, now) for record in records]
             insert = self._insert(items).on_conflict_do_nothing(
                 index_elements=["dataset_id", "sha256"], index_where=items.c.valid_to.is_(None))
-            added = db.execute(insert.returning(items.c.id, items.c.sha256), rows).all()
+            db.execute(insert, rows)  # no RETURNING: psycopg then sends one plain executemany
+            added = db.execute(sa.select(items.c.id, items.c.sha256).where(
+                (items.c.dataset_id == dataset.id) & items.c.valid_to.is_(None)
+                & (items.c.valid_from == seq))).all()  # this change's rows alone took ``seq``
             labels = {record.sha256: record.tags for record in records}
             pairs = [{"item_id": id_, "tag": tag} for id_, sha in added for tag in labels[sha]]
             if pairs:
@@ -457,7 +460,8 @@ class Store:
         with self.engine.connect() as db:
             for field, share in parsed.percentiles():
                 values[(field, share)] = filters.percentile_value(db, items, alive, field, share)
-        return alive & filters.compile(parsed, items, percentile=values, now=self.clock())
+        return alive & filters.compile(parsed, items, percentile=values, now=self.clock(),
+                                       dataset=view.dataset.id)  # fmt: skip
 
     def _dataset(self, db: Connection, name: str, owner: str) -> Dataset | None:
         row = db.execute(sa.select(datasets).where(
