@@ -383,3 +383,6 @@ def test_versions_tags_and_watches_from_the_command_line(tmp_path, cli, monkeypa
     assert code == 2 and "duration '1y'" in err
     assert cli("datasets", "watch", "photos", "--reference", "photos@v1", "--every", "1h")[0] == 0
     assert json.loads(cli("datasets", "list", "--json")[1])[0]["drift"]["every"] == "1h"
+    code, out, _ = cli("datasets", "query", "photos", "--csv")
+    assert code == 0 and out.startswith("uri,sha256,") and out.count("\n") == 4
+    assert "embedding" not in out.splitlines()[0]

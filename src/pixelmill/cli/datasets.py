@@ -3,7 +3,6 @@ docs/datasets.md)."""
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from typing import Any
@@ -104,14 +103,9 @@ def query(ctx: click.Context, ref: str, expression: str, sort: str | None, limit
     if as_json:
         click.echo(json.dumps(found, indent=2, ensure_ascii=False))
     elif as_csv:
-        from pixelmill.datasets.export import COLUMNS
+        from pixelmill.datasets.export import COLUMNS, write_csv
 
-        writer = csv.writer(sys.stdout)
-        columns = [c for c in COLUMNS if embedding or c != "embedding"]
-        writer.writerow(columns)
-        for item in found:
-            writer.writerow([json.dumps(item[c]) if c in ("tags", "embedding") else
-                             ("" if item[c] is None else item[c]) for c in columns])  # fmt: skip
+        write_csv(found, sys.stdout, tuple(c for c in COLUMNS if embedding or c != "embedding"))
     else:
         for item in found:
             click.echo(f"{item['uri']}  {item['format']} {item['width']}×{item['height']}  "

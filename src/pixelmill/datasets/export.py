@@ -32,7 +32,7 @@ def export(rows: Iterable[dict[str, Any]], destination: str) -> int:
         if suffix == ".parquet":
             return _parquet(rows, handle)
         text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-        count = _csv(rows, text) if suffix == ".csv" else _jsonl(rows, text)
+        count = write_csv(rows, text) if suffix == ".csv" else _jsonl(rows, text)
         text.flush()
         text.detach()
         return count
@@ -68,13 +68,15 @@ def _parquet(rows: Iterable[dict[str, Any]], handle: Any) -> int:
     return count
 
 
-def _csv(rows: Iterable[dict[str, Any]], text: io.TextIOWrapper) -> int:
+def write_csv(rows: Iterable[dict[str, Any]], text: Any,
+              columns: tuple[str, ...] = COLUMNS) -> int:  # fmt: skip
+    """Rows as CSV with a header (tags and embeddings as JSON lists in one cell); how many."""
     writer = csv.writer(text)
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     count = 0
     for row in rows:
         writer.writerow([json.dumps(row[c]) if c in ("tags", "embedding") else
-                         ("" if row[c] is None else row[c]) for c in COLUMNS])  # fmt: skip
+                         ("" if row[c] is None else row[c]) for c in columns])  # fmt: skip
         count += 1
     return count
 
