@@ -19,10 +19,11 @@ LAYER = {
     "engine": 4,
     "api": 5,
     "__init__": 6, "datasets": 6,
-    "jobs": 7, "lab": 7, "bench": 7,
-    "service": 8,
-    "cli": 9,
-    "__main__": 10,
+    "review": 7,
+    "jobs": 8, "lab": 8, "bench": 8,
+    "service": 9,
+    "cli": 10,
+    "__main__": 11,
 }  # fmt: skip
 """Each top-level module or package of pixelmill and its layer: it may import only what lies
 in a lower one (or within itself)."""

@@ -63,22 +63,58 @@ _WORKERS = click.option("--workers", default=1, show_default=True, type=click.In
                         help="Processes preparing batches (0: the training process).")  # fmt: skip
 _QUIET = click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 
+
+def _from_dataset(command: Any) -> Any:
+    """The options that draw images from a dataset query, held-out part kept apart."""
+    for option in reversed((
+        click.option("--from-dataset", "dataset", metavar="NAME[@VERSION]",
+                     help="Draw the images from this dataset's items."),
+        click.option("--where", default="", metavar="QUERY",
+                     help="Only the items matching this query, e.g. 'review = \"approved\"'."),
+        click.option("--holdout", default=0.2, show_default=True, type=click.FloatRange(0, 1),
+                     help="Share of the items (by content hash) kept out of training for "
+                          "lab eval."),
+    )):  # fmt: skip
+        command = option(command)
+    return command
+
+
+def _split(ctx: click.Context, dataset: str | None, where: str, holdout: float) -> Any:
+    """The train / held-out split of a dataset query, or None without --from-dataset."""
+    if dataset is None:
+        if where:
+            raise UsageError("--where selects items of a dataset: give --from-dataset too")
+        return None
+    return _lab("dataset").split(dataset, where, settings_of(ctx), holdout)
+
 @lab.command("train")
 @click.argument("recipe")
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder (default: runs/NAME).")
 @click.option("--resume", is_flag=True, help="Go on from the run folder's latest checkpoint.")
 @click.option("--steps", type=click.IntRange(1), help="Train this many steps, not the recipe's.")
+@_from_dataset
+@click.option("--name", help="Name of the model trained on a dataset (default: RECIPE-DATASET).")
 @_THREADS
 @_WORKERS
 @_REGISTER
 @_QUIET
 @click.pass_context
 def lab_train(ctx: click.Context, recipe: str, out: str | None, resume: bool, steps: int | None,
+              dataset: str | None, where: str, holdout: float, name: str | None,
               threads: int | None, workers: int, register: str, quiet: bool) -> None:  # fmt: skip
     """Train RECIPE (a bundled recipe such as sr-x2, or a YAML file), checkpointing as it goes,
-    then export the model to ONNX and install it."""
+    then export the model to ONNX and install it.
+
+    With --from-dataset, the recipe's photographs are the dataset's items matching --where
+    (e.g. approved photographs as high-resolution targets), less the held-out share that lab
+    eval scores on; start from an earlier run with the recipe's init to fine-tune it.
+    """
     recipes, training = _lab("recipe"), _lab("train")
     parsed = recipes.load(recipe).with_steps(steps)
+    if (split := _split(ctx, dataset, where, holdout)) is not None:
+        parsed = parsed.on_images(split.train, name or f"{parsed.name}-{dataset.split('@')[0]}")
+    elif name:
+        raise UsageError("--name names a model trained on a dataset: give --from-dataset too")
     folder = out or os.path.join("runs", parsed.name)
     last = training.train(parsed, Path(folder), resume=resume, threads=threads, workers=workers,
                           settings=settings_of(ctx), display=_display(quiet))  # fmt: skip
@@ -142,21 +178,38 @@ _TRACKS = ("classic", "compressed", "realistic")
 @click.option("--track", "tracks", type=click.Choice(_TRACKS), multiple=True,
               default=("classic", "realistic"), show_default=True,
               help="Fixed degradation to evaluate on (repeatable).")
+@_from_dataset
+@click.option("--against", multiple=True, metavar="MODEL",
+              help="Score this model on the same images too, e.g. the shipped one (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, with every image's scores.")
 @click.pass_context
 def lab_eval(ctx: click.Context, model: str, follows: tuple[str, ...], images: str | None,
-             tracks: tuple[str, ...], as_json: bool) -> None:  # fmt: skip
+             tracks: tuple[str, ...], dataset: str | None, where: str, holdout: float,
+             against: tuple[str, ...], as_json: bool) -> None:  # fmt: skip
     """Score an installed MODEL, run through the tiled engine, against bicubic and Lanczos
-    upscaling (upscalers) or its degraded input (restoration): PSNR and SSIM on luma."""
+    upscaling (upscalers) or its degraded input (restoration): PSNR and SSIM on luma.
+
+    With --from-dataset, the images are the held-out part of the dataset's items matching
+    --where (those lab train left out with the same --holdout); --against compares MODEL with
+    other models on them, e.g. a model fine-tuned on reviewed images with the shipped one.
+    """
     evaluation = _lab("evaluate")
-    result = evaluation.evaluate(model, follows=follows, images=images, tracks=tracks,
-                                 settings=settings_of(ctx))  # fmt: skip
+    if (split := _split(ctx, dataset, where, holdout)) is not None:
+        if images is not None:
+            raise UsageError("give --images or --from-dataset, not both")
+        if not split.held_out:
+            raise UsageError(f"dataset {dataset}: none of its {len(split.train)} matching items "
+                             "is held out; raise --holdout")  # fmt: skip
+        images = list(split.held_out)
+    results = [evaluation.evaluate(name, follows=follows, images=images, tracks=tracks,
+                                   settings=settings_of(ctx)) for name in (model, *against)]  # fmt: skip
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        click.echo(json.dumps(results[0] if not against else results, indent=2))
         return
     from rich.console import Console
 
-    Console().print(evaluation.table(result))
+    Console().print(evaluation.table(results[0]) if not against
+                    else evaluation.comparison(results))  # fmt: skip
 
 @lab.command("card")
 @click.argument("models", nargs=-1, required=True)

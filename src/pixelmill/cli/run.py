@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 import click
 
 from pixelmill.cli.main import cli, pipeline_text, settings_of
 from pixelmill.errors import UsageError
+
+if TYPE_CHECKING:
+    from pixelmill.config import Settings
+    from pixelmill.pipeline import Pipeline
 
 
 @cli.command()
@@ -57,8 +62,7 @@ def run(ctx: click.Context, src: str, dst: str, pipeline: str, jobs: int, max_pi
         if reference is not None:
             raise UsageError("--reference is for a single image, not a folder")
         report = run_tree_with_progress(src, dst, parsed, jobs, settings, quiet)
-        if dataset:
-            _remember(dataset, report.done, parsed, settings)
+        _remember(dataset, report.done, parsed, settings)
         ctx.exit(report.exit_code)
     if storage.is_dir(storage.locate(dst)) or dst.endswith(("/", os.sep)):
         raise UsageError(f"{dst}: is a folder; give the output file name (SRC is a single image)")
@@ -67,10 +71,10 @@ def run(ctx: click.Context, src: str, dst: str, pipeline: str, jobs: int, max_pi
     with bar_for_one(src, quiet) as progress:
         outcome = api.run(src, dst, parsed, settings=settings, progress=progress,
                           reference=reference)  # fmt: skip
-    if dataset:
-        _remember(dataset, [outcome], parsed, settings)
+    _remember(dataset, [outcome], parsed, settings)
     if outcome.flagged:
-        click.echo(f"flagged for review: {outcome.destination}", err=True)
+        click.echo(f"{'held' if outcome.held else 'flagged'} for review: {outcome.destination}",
+                   err=True)  # fmt: skip
     if not quiet:
         for note in outcome.notes:
             click.echo(note, err=True)
@@ -80,13 +84,29 @@ def run(ctx: click.Context, src: str, dst: str, pipeline: str, jobs: int, max_pi
             err=True,
         )
 
-def _remember(name: str, outcomes: list, pipeline: object, settings: object) -> None:
-    """Record runs in the dataset ``name``."""
-    from pixelmill.datasets import Store, record_run
+def _remember(name: str | None, outcomes: list, pipeline: Pipeline, settings: Settings) -> None:
+    """Record runs in the dataset ``name`` (if any), and send the outputs their gates flagged or
+    held to review."""
+    hashes: list[dict] = [{} for _ in outcomes]
+    if name:
+        from pixelmill.datasets import Store, record_run
 
-    store = Store.of(settings)
-    for outcome in outcomes:
-        record_run(store, name, outcome.source, outcome, pipeline, settings=settings)
+        store = Store.of(settings)
+        hashes = [record_run(store, name, outcome.source, outcome, pipeline, settings=settings)
+                  for outcome in outcomes]  # fmt: skip
+    flagged = [(outcome, found) for outcome, found in zip(outcomes, hashes) if outcome.flagged]
+    if flagged:
+        import uuid
+
+        from pixelmill.review import Reviews
+        from pixelmill.review.intake import Run, intake
+
+        reviews = Reviews.of(settings)
+        for outcome, found in flagged:
+            intake(reviews, Run(f"run:{uuid.uuid4().hex}", outcome.source, pipeline,
+                                dataset=name if found else None, sha256=found.get("source"),
+                                output_sha256=found.get("output")),
+                   outcome, spot_checks=False)  # fmt: skip
 
 
 @cli.command()

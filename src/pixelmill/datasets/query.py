@@ -13,7 +13,7 @@ tokens; ``not`` binds tighter than ``and``, ``and`` tighter than ``or``::
     unary      = "not" , unary | "(" , or , ")" | comparison ;
     comparison = field , operator , value
                | field , [ "not" ] , "in" , "(" , literal , { "," , literal } , ")" ;
-    field      = item_field | "tag" | "verdict" | "qc." , metric ;   (* see Fields *)
+    field      = item_field | "tag" | "verdict" | "review" | "qc." , metric ;  (* see Fields *)
     operator   = "=" | "==" | "!=" | "<" | "<=" | ">" | ">=" | "~" | "^=" ;
     value      = literal | "null" | percentile | "ago" , "(" , duration , ")" ;
     literal    = string | number ;
@@ -32,7 +32,9 @@ Fields:
   blockiness, jpeg_quality, clipped_black, clipped_white, entropy, aspect) and time (created,
   updated, captured);
 - ``tag`` (text): the item has a tag that matches; ``verdict`` (text): an event of the item has
-  a QC verdict that matches (``pass``, ``flag``); ``qc.METRIC`` (float): a QC value of that
+  a QC verdict that matches (``pass``, ``flag``, ``hold``); ``review`` (text): the latest
+  decision of a review queue on the item matches (``approved``, ``rejected``, or ``reopened``
+  when a reviewer took back the verdict behind it); ``qc.METRIC`` (float): a QC value of that
   metric (:mod:`pixelmill.quality.metrics`, plugins included) recorded for the item matches.
   Events and QC values belong to the item's content (its dataset and SHA-256).
 
@@ -112,9 +114,12 @@ OPERATORS = ("=", "!=", *ORDERING, *MATCHING)
 NEGATIONS = {"!=": "=", "not in": "in"}
 KEYWORDS = ("and", "or", "not", "in", "null", "ago")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-VIRTUAL = {"tag": "text", "verdict": "text"}
+VIRTUAL = {"tag": "text", "verdict": "text", "review": "text"}
 """Fields that are not columns of the item: an item has any number of tags and verdicts."""
-RELATED = {"tag": schema.tags.c.tag, "verdict": schema.events.c.verdict}
+RELATED = {"tag": schema.tags.c.tag, "verdict": schema.events.c.verdict,
+           "review": schema.events.c.verdict}  # fmt: skip
+REVIEW_KINDS = ("review", "decision")
+"""Events of human review, whose verdicts are not QC verdicts."""
 """Their columns; a ``qc.METRIC`` field is :data:`schema.qc`'s ``value``."""
 _INT64 = 2**63
 
@@ -608,8 +613,13 @@ class _Compiler:
         if field == "tag":
             link = schema.tags.c.item_id == items.c.id
             return sa.exists().where(link, test).correlate_except(schema.tags)
-        table = schema.events if field == "verdict" else schema.qc
-        metric = sa.true() if field == "verdict" else table.c.metric == field.partition(".")[2]
+        table = schema.qc if field.startswith("qc.") else schema.events
+        if field == "verdict":
+            metric = table.c.kind.not_in(REVIEW_KINDS)
+        elif field == "review":
+            metric = table.c.id == _latest_decision(table)
+        else:
+            metric = table.c.metric == field.partition(".")[2]
         if self.dataset is not None:
             rows = sa.select(table.c.sha256).where(table.c.dataset_id == self.dataset, metric, test)
             return items.c.sha256.in_(rows)
@@ -649,6 +659,14 @@ class _Compiler:
         if isinstance(value, int) and -_INT64 <= value < _INT64:
             return value, sa.BigInteger()
         return float(value), sa.Float()
+
+
+def _latest_decision(events: sa.Table) -> sa.ScalarSelect[Any]:
+    """The id of the latest ``decision`` event of the item of the ``events`` row."""
+    later = events.alias("decisions")
+    return (sa.select(sa.func.max(later.c.id))
+            .where(later.c.dataset_id == events.c.dataset_id, later.c.sha256 == events.c.sha256,
+                   later.c.kind == "decision").scalar_subquery())  # fmt: skip
 
 
 def _common(types: list[Any]) -> Any:

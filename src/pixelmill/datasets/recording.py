@@ -30,7 +30,8 @@ def record_run(store: Store, name: str, source: str, outcome: Outcome, pipeline:
                               role="output", parent=found.sha256))  # fmt: skip
         output = made.sha256
     store.add(dataset, records)
-    verdict = ("flag" if outcome.flagged else "pass") if outcome.qc else None
+    verdict = next((o for o in ("hold", "flag", "pass") if any(v.outcome == o for v in outcome.qc)),
+                   None)  # the gravest
     store.record(dataset, Event(
         kind, found.sha256, ref, str(pipeline), outcome.destination or None, output,
         outcome.seconds, dict(outcome.timings), verdict,

@@ -7,8 +7,11 @@ ends the old row and starts a new one. The current items are the rows with no ``
 snapshot is the counter's value when it was taken, so taking one copies nothing, and the items
 of ``NAME@v1`` are the rows alive at its counter.
 
-What was done to an item (jobs, on-demand renders, runs) lies in ``events``, one row each with
-its QC values in ``qc`` (one row per metric, so filters on them use an index).
+What was done to an item (jobs, on-demand renders, runs, human reviews) lies in ``events``, one
+row each with its QC values in ``qc`` (one row per metric, so filters on them use an index).
+Events are only ever added: a review verdict taken back is a new ``review`` event with the
+verdict ``undo``, and a queue's decision on an item is a ``decision`` event (``approved``,
+``rejected``, or ``reopened`` when a verdict behind it was taken back).
 """
 
 from __future__ import annotations
@@ -102,6 +105,9 @@ events = sa.Table(
     sa.Column("timings", sa.JSON),
     sa.Column("verdict", sa.String(16)),
     sa.Column("at", sa.Float, nullable=False),
+    sa.Column("by", sa.String(100), comment="who judged it (review events)"),
+    sa.Column("labels", sa.JSON),
+    sa.Column("note", sa.Text),
     sa.Index("pixelmill_item_events_item", "dataset_id", "sha256"),
 )  # fmt: skip
 

@@ -95,7 +95,8 @@ class Record:
 
 @dataclass(frozen=True)
 class Event:
-    """Something done to an item: a job, an on-demand render, a run, a batch item."""
+    """Something done to an item: a job, an on-demand render, a run, a batch item, a review
+    verdict or a queue's decision."""
 
     kind: str
     sha256: str
@@ -108,6 +109,10 @@ class Event:
     verdict: str | None = None
     qc: tuple[dict[str, Any], ...] = ()
     """The gates' verdicts, as :class:`pixelmill.engine.qc.Verdict.to_json` gives them."""
+    by: str | None = None
+    """Who judged it (review events)."""
+    labels: tuple[str, ...] | None = None
+    note: str | None = None
 
 
 @dataclass
@@ -271,6 +276,7 @@ class Store:
         """Record what was done to an item, with its QC values."""
         with writing(self.engine) as db:
             row = {k: v for k, v in dataclasses.asdict(event).items() if k != "qc"}
+            row["labels"] = None if event.labels is None else list(event.labels)
             row.update(dataset_id=dataset.id, at=self.clock())
             event_id = db.execute(events.insert().values(row).returning(events.c.id)).scalar()
             values = [{"event_id": event_id, "dataset_id": dataset.id, "sha256": event.sha256,

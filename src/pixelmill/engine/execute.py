@@ -80,8 +80,13 @@ class Outcome:
 
     @property
     def flagged(self) -> bool:
-        """Whether a quality gate marked the output for review."""
-        return any(verdict.outcome == "flag" for verdict in self.qc)
+        """Whether a quality gate sent the output to review (flagged or held)."""
+        return any(verdict.outcome in ("flag", "hold") for verdict in self.qc)
+
+    @property
+    def held(self) -> bool:
+        """Whether a quality gate holds the output back until a reviewer approves it."""
+        return any(verdict.outcome == "hold" for verdict in self.qc)
 
 
 def execute(

@@ -1,5 +1,5 @@
 """Quality gates inside a run: the image at a ``qc`` step measured against a reference, every
-condition judged, and a verdict (pass, flag or fail) kept with the run's outcome.
+condition judged, and a verdict (pass, flag, hold or fail) kept with the run's outcome.
 
 The reference is the input of the step before the gate (what that step was given), or the
 run's own reference image (a ground truth) when one is passed. Full-reference metrics need one
@@ -18,7 +18,7 @@ import pyvips
 from pixelmill.pipeline import Step
 from pixelmill.quality.metrics import compare
 
-OUTCOMES = ("pass", "flag", "fail")
+OUTCOMES = ("pass", "flag", "hold", "fail")
 
 
 @dataclass(frozen=True)
@@ -26,11 +26,14 @@ class Verdict:
     """What one gate found."""
 
     outcome: str
-    """pass; flag (written, marked for review); or fail (nothing written)."""
+    """pass; flag (written, sent to review); hold (written, kept from delivery until approved);
+    or fail (nothing written)."""
     values: dict[str, float]
     gates: tuple[str, ...]
     failed: tuple[str, ...]
     """The conditions that did not hold."""
+    queue: str = "review"
+    """The review queue of a flagged or held output."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,4 +50,4 @@ def judge(image: pyvips.Image, reference: pyvips.Image, step: Step) -> Verdict:
     values = compare(reference, image, [gate.metric for gate in gates], resample=True)
     failed = tuple(str(gate) for gate in gates if not gate.passes(values[gate.metric]))
     outcome = "pass" if not failed else step["on_fail"]
-    return Verdict(outcome, values, tuple(str(gate) for gate in gates), failed)
+    return Verdict(outcome, values, tuple(str(gate) for gate in gates), failed, step["queue"])

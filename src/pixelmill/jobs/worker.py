@@ -64,7 +64,8 @@ def run_job(spec: dict[str, Any], settings: Settings, stop: Any,
             progress: Callable[[float], None]) -> Any:  # fmt: skip
     """Run a job's pipeline (in the job's process): its source and destination are checked
     against the job's scope first, with symbolic links resolved. With a ``dataset``, the
-    source and the output are remembered there afterwards."""
+    source and the output are remembered there afterwards; the output goes to review where its
+    gates or a queue's spot checks send it."""
     source, destination = storage.locate(spec["source"]), storage.locate(spec["destination"])
     if "scope" in spec:
         scope = storage.Scope.from_json(spec["scope"])
@@ -72,30 +73,63 @@ def run_job(spec: dict[str, Any], settings: Settings, stop: Any,
         destination = scope.check(destination, "destination")
     outcome = api.run(source, destination, spec.get("pipeline"), settings=settings,
                       progress=progress, stop=stop)  # fmt: skip
+    hashes: dict[str, str | None] = {}
     if spec.get("dataset"):
-        outcome = remembered(outcome, spec, source, settings)
-    return outcome
+        outcome, hashes = remembered(outcome, spec, source, settings)
+    return reviewed(outcome, spec, str(source), hashes, settings)
 
 
 def remembered(outcome: Any, spec: dict[str, Any], source: storage.Location,
-               settings: Settings) -> Any:  # fmt: skip
-    """Record a job's run in its dataset; a failure to do so is a note on the outcome, never
-    the job's failure (its output is written)."""
+               settings: Settings) -> tuple[Any, dict[str, str | None]]:  # fmt: skip
+    """Record a job's run in its dataset; the content hashes of its source and output. A
+    failure to do so is a note on the outcome, never the job's failure (its output is
+    written)."""
     from pixelmill.datasets import Store, record_run
     from pixelmill.pipeline import Pipeline
 
     wanted = spec["dataset"]
     store = Store.of(settings)
     try:
-        record_run(store, wanted["name"], str(source), outcome, Pipeline.parse(spec["pipeline"]),
-                   settings=settings, kind="job", ref=spec.get("id"),
-                   owner=wanted.get("owner", ""))  # fmt: skip
+        hashes = record_run(store, wanted["name"], str(source), outcome,
+                            Pipeline.parse(spec["pipeline"]), settings=settings, kind="job",
+                            ref=spec.get("id"), owner=wanted.get("owner", ""))  # fmt: skip
     except (PixelmillError, sa.exc.SQLAlchemyError) as exc:
         note = f"not remembered in dataset {wanted['name']}: {exc}"
-        return dataclasses.replace(outcome, notes=(*outcome.notes, note))
+        return dataclasses.replace(outcome, notes=(*outcome.notes, note)), {}
     finally:
         store.close()
-    return outcome
+    return outcome, hashes
+
+
+def reviewed(outcome: Any, spec: dict[str, Any], source: str, hashes: dict[str, str | None],
+             settings: Settings) -> Any:  # fmt: skip
+    """Queue a job's output for review where its gates or a queue's spot checks send it. A
+    held output that cannot be queued fails the attempt (it is retried), so it is never
+    delivered unreviewed; a flagged or sampled one that cannot gets a note."""
+    from pixelmill.pipeline import Pipeline
+    from pixelmill.review.intake import Run, intake
+
+    wanted = spec.get("dataset") or {}
+    run = Run(f"job:{spec['id']}", source, Pipeline.parse(spec.get("pipeline")),
+              job_id=spec["id"], dataset=wanted.get("name"), owner=wanted.get("owner", ""),
+              sha256=hashes.get("source"), output_sha256=hashes.get("output"))  # fmt: skip
+    try:
+        items = intake(_reviews(settings.job_database), run, outcome)
+    except (PixelmillError, sa.exc.SQLAlchemyError) as exc:
+        if outcome.held:
+            raise
+        return dataclasses.replace(outcome, notes=(*outcome.notes, f"not sent to review: {exc}"))
+    notes = [f"held for review in queue {item.queue}: {item.reason}" if item.held
+             else f"sent to review queue {item.queue} ({item.origin})" for item in items]  # fmt: skip
+    return dataclasses.replace(outcome, notes=(*outcome.notes, *notes)) if notes else outcome
+
+
+@functools.lru_cache(maxsize=4)
+def _reviews(url: str) -> Any:
+    """The review queues of the job database at ``url``, kept for the job process's life."""
+    from pixelmill.review.store import Reviews
+
+    return Reviews(url)
 
 
 @dataclass

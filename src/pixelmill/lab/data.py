@@ -9,12 +9,13 @@ exactly the samples an uninterrupted one would.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 
 import numpy as np
 import torch
 
-from pixelmill import api, codecs
+from pixelmill import api, codecs, storage
 from pixelmill.config import Settings
 from pixelmill.errors import UsageError
 from pixelmill.lab import installed, photos, pixels
@@ -55,14 +56,15 @@ def _pooled(kind: str, seed: int, side: int, index: int) -> np.ndarray:
 
 class Photos:
     """Random crops of photographs, each first shrunk by a random factor: the bundled training
-    photographs and the images below folders or storage prefixes.
+    photographs, the images below folders or storage prefixes, and single images.
 
     Every image is checked against the held-out evaluation photographs when the source is
     made (from a small thumbnail); images smaller than a patch are left out.
     """
 
     def __init__(self, bundled: bool, folders: tuple[str, ...], side: int,
-                 shrink: tuple[float, float], settings: Settings) -> None:  # fmt: skip
+                 shrink: tuple[float, float], settings: Settings,
+                 images: tuple[str, ...] = ()) -> None:  # fmt: skip
         self.side, self.shrink, self.settings = side, shrink, settings
         self.entries: list[str] = []
         self.left_out: list[str] = []
@@ -70,15 +72,16 @@ class Photos:
             for name in photos.TRAINING:
                 image = photos.load(name)
                 self._admit(BUNDLED + name, image, image.shape[:2])
-        for folder in folders:
-            for loc in api.images_below(folder):
-                with codecs.open_source(loc, settings) as source:
-                    width, height = source.upright_size
-                    small = pixels.from_vips(source.thumbnail(64))
-                self._admit(loc.url, small, (height, width))
+        below = (loc for folder in folders for loc in api.images_below(folder))
+        for loc in itertools.chain(below, map(storage.locate, images)):
+            with codecs.open_source(loc, settings) as source:
+                width, height = source.upright_size
+                small = pixels.from_vips(source.thumbnail(64))
+            self._admit(loc.url, small, (height, width))
         if not self.entries:
             raise UsageError(f"data: no photograph is at least {side}×{side} pixels "
-                             f"(folders: {', '.join(folders) or 'none'})")  # fmt: skip
+                             f"(folders: {', '.join(folders) or 'none'}; "
+                             f"{len(images)} single images)")  # fmt: skip
 
     def _admit(self, entry: str, image: np.ndarray, size: tuple[int, int]) -> None:
         photos.ensure_trainable(image, entry)
@@ -119,7 +122,7 @@ class Pairs(torch.utils.data.Dataset):
                 weights.append(getattr(data, kind))
         if data.photos:
             self.photos = Photos(data.bundled, data.folders, self.side, data.photo_scale,
-                                 settings)  # fmt: skip
+                                 settings, data.images)  # fmt: skip
             self.sources.append(self.photos)
             weights.append(data.photos)
         self.weights = np.asarray(weights) / sum(weights)

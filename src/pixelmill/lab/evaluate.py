@@ -15,6 +15,7 @@ enlarges by bicubic interpolation whatever its kernel.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -58,11 +59,13 @@ def score(output: np.ndarray, reference: np.ndarray, shave: int) -> Score:
     )  # fmt: skip
 
 
-def evaluate(model: str, *, follows: tuple[str, ...] = (), images: str | None = None,
+def evaluate(model: str, *, follows: tuple[str, ...] = (),
+             images: str | Sequence[str] | None = None,
              tracks: tuple[str, ...] = TRACKS, settings: Settings | None = None
              ) -> dict[str, Any]:  # fmt: skip
     """Scores of ``model`` (run after the restoration models ``follows``) and its baselines on
-    every image and track, with their means."""
+    every image and track, with their means. ``images``: a folder of reference images, or
+    their URIs (default: the held-out photographs)."""
     from pixelmill.models import find
 
     settings = settings or Settings.load()
@@ -97,10 +100,13 @@ def evaluate(model: str, *, follows: tuple[str, ...] = (), images: str | None = 
     return result
 
 
-def _references(folder: str | None, settings: Settings) -> list[tuple[str, np.ndarray]]:
-    if folder is None:
+def _references(images: str | Sequence[str] | None,
+                settings: Settings) -> list[tuple[str, np.ndarray]]:  # fmt: skip
+    if images is None:
         return [(name, photos.load(name)) for name in photos.HELD_OUT]
-    return [(loc.name, pixels.read(loc, settings)) for loc in api.images_below(folder)]
+    found = (api.images_below(images) if isinstance(images, str)
+             else [storage.locate(uri) for uri in images])  # fmt: skip
+    return [(loc.name, pixels.read(loc, settings)) for loc in found]
 
 
 def _outputs(pipeline: str, scale: int, degraded: np.ndarray, work: Path,
@@ -133,6 +139,26 @@ def _means(per_image: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[
                  for metric in ("psnr", "ssim")}
         for method in methods
     }  # fmt: skip
+
+
+def comparison(results: Sequence[dict[str, Any]]) -> Any:
+    """The mean scores of several models evaluated on the same images, as a rich table, with
+    each one's PSNR gain over the first."""
+    from rich.table import Table
+
+    first = results[0]
+    grid = Table(title=f"{len(first['images'])} images: {', '.join(first['images'][:8])}"
+                       + (" …" if len(first["images"]) > 8 else ""), title_justify="left")  # fmt: skip
+    for column in ("track", "model", "PSNR-Y dB", "SSIM-Y", f"gain over {first['model']} dB"):
+        grid.add_column(column, justify="left" if column in ("track", "model") else "right")
+    for name in first["tracks"]:
+        reference = first["tracks"][name]["mean"]["model"]["psnr"]
+        for result in results:
+            mean = result["tracks"][name]["mean"]["model"]
+            gain = "" if result is first else f"{mean['psnr'] - reference:+.2f}"
+            grid.add_row(name, result["pipeline"], f"{mean['psnr']:.2f}", f"{mean['ssim']:.4f}",
+                         gain)  # fmt: skip
+    return grid
 
 
 def table(result: dict[str, Any]) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -31,14 +32,16 @@ SCHEDULES = ("cosine", "constant")
 @dataclass(frozen=True)
 class Data:
     """Where target images come from: weights of the mix of dead leaves, procedural textures
-    and photographs (the bundled training photographs and any folders or storage prefixes).
-    The first two are named as the generators of :mod:`pixelmill.lab.synthetic`."""
+    and photographs (the bundled training photographs, any folders or storage prefixes, and
+    single images, e.g. a dataset's approved items). The first two are named as the
+    generators of :mod:`pixelmill.lab.synthetic`."""
 
     dead_leaves: float = 0.4
     textures: float = 0.2
     photos: float = 0.4
     bundled: bool = True
     folders: tuple[str, ...] = ()
+    images: tuple[str, ...] = ()
     photo_scale: Range = (0.5, 1.0)
     """Photographs are shrunk by a random factor in this range before cropping, which cleans
     their noise and blur: targets should be sharper than what the model will meet."""
@@ -48,8 +51,8 @@ class Data:
         if min(weights) < 0 or sum(weights) <= 0:
             raise UsageError(f"dead_leaves, textures, photos {list(weights)} must be weights "
                              "of zero or more, not all zero")  # fmt: skip
-        if self.photos and not (self.bundled or self.folders):
-            raise UsageError(f"photos {self.photos}: give folders, or bundled: true")
+        if self.photos and not (self.bundled or self.folders or self.images):
+            raise UsageError(f"photos {self.photos}: give folders or images, or bundled: true")
         if not 0.05 <= self.photo_scale[0] <= self.photo_scale[1] <= 1.0:
             raise UsageError(f"photo_scale {list(self.photo_scale)} is not a range within 0.05..1")
 
@@ -145,6 +148,14 @@ class Recipe:
         if steps is None:
             return self
         return dataclasses.replace(self, train=dataclasses.replace(self.train, steps=steps))
+
+    def on_images(self, images: Sequence[str], name: str) -> Recipe:
+        """The same recipe named ``name``, its photographs being ``images`` alone (URIs)."""
+        if not images:
+            raise UsageError(f"recipe {name}: no images to train on")
+        data = dataclasses.replace(self.data, bundled=False, folders=(), images=tuple(images),
+                                   photos=self.data.photos or 1.0)  # fmt: skip
+        return dataclasses.replace(self, name=name, data=data)
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as the mapping of its YAML form: ``parse(r.to_dict(), …) == r``."""

@@ -28,6 +28,7 @@ from pixelmill.datasets import Store
 from pixelmill.errors import PixelmillError
 from pixelmill.jobs.presence import Presence
 from pixelmill.jobs.queue import JobQueue
+from pixelmill.review import Reviews
 from pixelmill.service import metrics, ondemand
 from pixelmill.service.auth import ApiKeys, KeyGuard
 from pixelmill.service.deps import Service
@@ -48,8 +49,9 @@ def create_app(settings: Settings, service: str | None = None) -> FastAPI:
     queue = JobQueue.of(settings)
     root = storage.locate(settings.storage_root)
     datasets_store = Store.of(settings)
+    reviews = Reviews.of(settings)
     app.state.service = Service(settings, queue, Presence(queue.engine, queue.clock), root, service,
-                                datasets_store)
+                                datasets_store, reviews)
     app.add_exception_handler(RequestValidationError, refused)
     app.add_exception_handler(PixelmillError, _failed)
     app.add_exception_handler(StarletteHTTPException, _answered)
@@ -59,7 +61,7 @@ def create_app(settings: Settings, service: str | None = None) -> FastAPI:
     app.include_router(ondemand.router(settings, root))
     app.include_router(health.router)
     app.add_middleware(KeyGuard, keys=ApiKeys(queue.engine))
-    metrics.install(app, queue, datasets_store)
+    metrics.install(app, queue, datasets_store, reviews)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
     return app
 

@@ -13,6 +13,7 @@ from pixelmill.config import Settings
 from pixelmill.datasets import Store
 from pixelmill.jobs.presence import Presence
 from pixelmill.jobs.queue import Job, JobQueue
+from pixelmill.review import Reviews
 from pixelmill.service.areas import Area, area_for
 from pixelmill.service.auth import Key
 from pixelmill.storage import Location
@@ -30,6 +31,7 @@ class Service:
     name: str | None
     """The ``serve`` whose workers ``/readyz`` waits for (None: any worker)."""
     datasets: Store
+    reviews: Reviews
 
 
 def service(request: Request) -> Service:

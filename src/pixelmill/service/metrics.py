@@ -4,7 +4,8 @@ The queue's figures (jobs by state, queue depth, age of the oldest ready job) ar
 job database at each scrape, so every API process reports the same truth whatever worker did
 the work. The work's own figures (stage and inference durations, bytes in and out, errors by
 kind, API requests by route and status) come from :mod:`pixelmill.jobs.telemetry`, over every
-process of the service.
+process of the service. The review queues' counts and their reviewers' agreement (Cohen's
+and Fleiss' kappa, per queue and per label) are read at each scrape too.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from prometheus_client.registry import Collector
 from pixelmill.datasets import Store
 from pixelmill.jobs import telemetry
 from pixelmill.jobs.queue import JobQueue
+from pixelmill.review import Reviews
 from pixelmill.service.drift import DriftCollector
 
 
@@ -41,6 +43,30 @@ class QueueCollector(Collector):
         yield GaugeMetricFamily("pixelmill_queue_oldest_age_seconds",
                                 "Age of the oldest job queued and due (0: none)",
                                 value=time.time() - oldest if oldest else 0.0)  # fmt: skip
+
+
+class ReviewCollector(Collector):
+    """The review queues' items by state and their reviewers' agreement, read at each scrape."""
+
+    def __init__(self, reviews: Reviews) -> None:
+        self.reviews = reviews
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        items = GaugeMetricFamily("pixelmill_review_items", "Review items by queue and state "
+                                  "(waiting, in_review, done, held)", labels=["queue", "state"])
+        agreement = GaugeMetricFamily(
+            "pixelmill_review_agreement", "Agreement of a queue's reviewers beyond chance "
+            "(kappa; label empty: approve or reject)", labels=["queue", "label", "statistic"])
+        for queue, counts in self.reviews.queues():
+            for state in ("waiting", "in_review", "done", "held"):
+                items.add_metric([queue.name, state], getattr(counts, state))
+            found = self.reviews.agreement(queue.name)
+            for label, kappas in (("", found["kappa"]), *found["labels"].items()):
+                for statistic, value in kappas.items():
+                    if value is not None:
+                        agreement.add_metric([queue.name, label, statistic], value)
+        yield items
+        yield agreement
 
 
 class Measure:
@@ -70,11 +96,12 @@ class Measure:
                 time.perf_counter() - began)
 
 
-def install(app: FastAPI, queue: JobQueue, datasets: Store) -> None:
+def install(app: FastAPI, queue: JobQueue, datasets: Store, reviews: Reviews) -> None:
     """Serve ``/metrics`` and time every request."""
     registry = CollectorRegistry()
     registry.register(QueueCollector(queue))
     registry.register(DriftCollector(datasets))
+    registry.register(ReviewCollector(reviews))
     app.add_middleware(Measure)
 
     @app.get("/metrics", tags=["health"], response_class=Response, responses={

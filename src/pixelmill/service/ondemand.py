@@ -20,6 +20,11 @@ request and served from the storage's cache after.
 - A repeat of a render kept in a local cache, from a local source, is answered on the event
   loop from memory after one ``stat`` of the source (see :class:`Hits`); anything else is worked
   out in a thread.
+- A pipeline with quality gates sends the renders they flag or hold to review (see
+  :mod:`pixelmill.review.intake`). A held render is queued before it is stored, and every
+  request of a gated pipeline asks the review queues first: until a reviewer approves it (or
+  after one rejected it with ``withhold``) the answer is ``423`` with the reason. A held render
+  is stored even when ``render_cache`` is off, for the reviewer to see.
 - ``encode:auto`` picks AVIF, else WebP, when the ``Accept`` header names it, else JPEG (PNG
   for sources that may have alpha); each choice is cached apart.
 """
@@ -30,11 +35,13 @@ import base64
 import binascii
 import collections
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import hmac
 import mimetypes
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
@@ -52,6 +59,8 @@ from pixelmill.errors import PixelmillError, StorageError, UsageError
 from pixelmill.jobs import telemetry
 from pixelmill.pipeline import Pipeline, Step
 from pixelmill.pipeline.formats import FORMAT_ALIASES
+from pixelmill.review.intake import Run, holds, intake, withheld
+from pixelmill.review.store import Reviews
 from pixelmill.service.areas import RESERVED
 from pixelmill.service.renders import RenderLog
 from pixelmill.service.views import Refused
@@ -63,7 +72,7 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
           "description": "the image"},
     304: {"description": "not modified (If-None-Match)"},
-    **{status: {"model": Refused} for status in (400, 403, 413, 422)},
+    **{status: {"model": Refused} for status in (400, 403, 413, 422, 423)},
 }  # fmt: skip
 HITS = 10_000
 """Renders the fast path remembers (the least recently served go first)."""
@@ -101,6 +110,7 @@ def router(settings: Settings, root: Location) -> APIRouter:
 
     hits = Hits()
     log = RenderLog.of(settings)
+    reviews = functools.cache(lambda: Reviews.of(settings))
 
     @routes.get("/img/{sig}/{rest:path}", tags=["images"], response_class=Response,
                 responses=ANSWERS)  # fmt: skip
@@ -133,13 +143,25 @@ def router(settings: Settings, root: Location) -> APIRouter:
         if given.get("if-none-match") == headers["ETag"]:
             return Response(status_code=304, headers=headers)
         media = mimetypes.guess_type(cached.name)[0] or "application/octet-stream"
-        if not settings.render_cache:
+        gated = any(step.op == "qc" for step in pipeline.steps)
+        run = Run(f"render:{key}", source.url, pipeline)
+        if gated:
+            _refuse_held(reviews(), key)
+        if not settings.render_cache and not holds(pipeline):
             outcome = _render(source, None, pipeline, settings, log)
+            if gated:
+                _review(reviews, run, outcome)
             return Response(outcome.data, media_type=media, headers=headers)
         if not storage.exists(cached):
-            _render(source, cached, pipeline, settings, log)
+            made = cached if not holds(pipeline) else None  # held: queued before it is stored
+            outcome = _render(source, made, pipeline, settings, log)
+            if gated:
+                _review(reviews, dataclasses.replace(run, output=cached.url), outcome)
+            if made is None:
+                _store(outcome.data or b"", cached, settings.tmp_dir)
+                _refuse_held(reviews(), key)
         if cached.is_local:
-            if version is not None and not _models(pipeline):  # models may change
+            if version is not None and not _models(pipeline) and not gated:  # models may change
                 hits.remember(raw, accept, source, version, cached, media, headers)
             return FileResponse(cached.path, media_type=media, headers=headers)
         return StreamingResponse(storage.chunks(cached), media_type=media, headers=headers)
@@ -224,6 +246,22 @@ def _render(source: Location, destination: Location | None, pipeline: Pipeline,
     if log is not None:
         log.record(source, outcome, pipeline)
     return outcome
+
+
+def _review(reviews: Callable[[], Reviews], run: Run, outcome: Outcome) -> None:
+    """Send a render its gates flagged or held to review (spot checks are for jobs)."""
+    intake(reviews(), run, outcome, spot_checks=False)
+
+
+def _refuse_held(reviews: Reviews, key: str) -> None:
+    """Refuse (``423``) a render that review holds back."""
+    if (held := reviews.held(key=f"render:{key}")) is not None:
+        raise HTTPException(423, {"kind": "held", "message": withheld("this image", held)})
+
+
+def _store(data: bytes, cached: Location, tmp_dir: str | None) -> None:
+    with storage.atomic_output(cached, tmp_dir) as spool, open(spool, "wb") as out:
+        out.write(data)
 
 
 def _encoded(pipeline: Pipeline, source: Location) -> Pipeline:

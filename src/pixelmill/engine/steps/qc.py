@@ -1,6 +1,7 @@
 """``qc``: a quality gate. It measures the image against the input of the step before it (or
-the run's reference) and passes, flags the output for review, or fails the run before anything
-is written; the image goes on unchanged (see :mod:`pixelmill.engine.qc`)."""
+the run's reference) and passes, flags the output for review, holds it back until a reviewer
+approves it, or fails the run before anything is written; the image goes on unchanged (see
+:mod:`pixelmill.engine.qc`). Flagged and held outputs go to the review queue ``queue``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pixelmill.engine.context import Context
 from pixelmill.engine.step import Op
 from pixelmill.errors import QualityError
 from pixelmill.pipeline import Step
-from pixelmill.pipeline.kinds import Choice, Gates
+from pixelmill.pipeline.kinds import Choice, Gates, Name
 from pixelmill.pipeline.spec import REQUIRED, Param, declare
 from pixelmill.quality.metrics import metrics
 
@@ -39,11 +40,14 @@ def random_access(step: Step, source: Source) -> bool:
 
 OP = Op(declare(
     "qc",
-    "quality gate, e.g. qc:ssim>=0.92:consistency>=35:on_fail=flag: fail (default) stops and "
-    "writes nothing, flag writes and marks the output for review; see docs/quality.md",
+    "quality gate, e.g. qc:ssim>=0.92:consistency>=35:on_fail=hold:queue=faces: fail (default) "
+    "stops and writes nothing, flag writes and sends the output to review, hold writes it but "
+    "keeps it from delivery until a reviewer approves it; see docs/quality.md",
     Param("gates", Gates(metrics), "conditions on metrics, e.g. ssim>=0.92:"
           "consistency>=35 (pixelmill metrics lists them)", REQUIRED),
-    Param("on_fail", Choice(("fail", "flag")), "a failed condition stops the run and writes "
-          "nothing (fail), or writes and marks the output for review (flag)", "fail",
+    Param("on_fail", Choice(("fail", "flag", "hold")), "a failed condition stops the run and "
+          "writes nothing (fail), writes and sends the output to review (flag), or writes it "
+          "and holds it back until a reviewer approves it (hold)", "fail", positional=False),
+    Param("queue", Name(), "the review queue of flagged and held outputs", "review",
           positional=False),
 ), apply, random_access, weight=lambda step: WEIGHT, gate=True)  # fmt: skip

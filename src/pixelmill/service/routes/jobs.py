@@ -21,6 +21,7 @@ from pixelmill.engine import output_suffix
 from pixelmill.errors import LimitError, UsageError
 from pixelmill.jobs.queue import FINAL, STATES, Job
 from pixelmill.pipeline import Pipeline
+from pixelmill.review.intake import withheld
 from pixelmill.service.areas import Area
 from pixelmill.service.deps import Caller, CallerArea, OwnedJob, Shared
 from pixelmill.service.requests import (
@@ -129,10 +130,13 @@ def cancel(job: OwnedJob, shared: Shared) -> JobView:
 
 
 @router.get("/jobs/{job_id}/output", response_class=FileResponse, responses=IMAGE)
-def output(job: OwnedJob) -> Any:
-    """The output of a job that succeeded."""
+def output(job: OwnedJob, shared: Shared) -> Any:
+    """The output of a job that succeeded, unless a quality gate holds it for review (until a
+    reviewer approves it) or a reviewer rejected it: ``409`` with the reason."""
     if job.state != "succeeded":
         raise HTTPException(409, {"kind": "state", "message": f"job {job.id} is {job.state}"})
+    if (held := shared.reviews.held(job_id=job.id)) is not None:
+        raise HTTPException(409, {"kind": "held", "message": withheld(f"job {job.id}", held)})
     loc = storage.locate(job.result["destination"])
     if "scope" in job.spec:  # a link made since the job ran cannot lead elsewhere
         loc = storage.Scope.from_json(job.spec["scope"]).check(loc, "output")
