@@ -8,7 +8,8 @@ every answer has a pydantic model (:mod:`pixelmill.service.views`), and every re
 JSON body ``{"detail": {"kind": …, "message": …}}`` with a 4xx status (503 while the job
 database is unreachable).
 
-Once an API key exists, ``/v1`` wants one (see :mod:`pixelmill.service.auth`), each key's rate
+The review app (:mod:`pixelmill.service.routes.review`) lives at ``/review``, for reviewers
+who sign in with a password; API keys do not open it. Once an API key exists, ``/v1`` wants one (see :mod:`pixelmill.service.auth`), each key's rate
 and upload limits apply, and each key sees its own jobs and files alone. Request bodies are
 refused from their ``Content-Length`` before they are read, or as soon as they pass their
 limit when it is not given: ``max_upload_bytes`` for uploads, a mebibyte for anything else.
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pixelmill import __version__, storage
@@ -29,12 +31,14 @@ from pixelmill.errors import PixelmillError
 from pixelmill.jobs.presence import Presence
 from pixelmill.jobs.queue import JobQueue
 from pixelmill.review import Reviews
+from pixelmill.review.accounts import Reviewers
+from pixelmill.review.images import Previews
 from pixelmill.service import metrics, ondemand
 from pixelmill.service.auth import ApiKeys, KeyGuard
 from pixelmill.service.deps import Service
 from pixelmill.service.limits import BodyLimit
 from pixelmill.service.requests import refused
-from pixelmill.service.routes import datasets, health, jobs
+from pixelmill.service.routes import datasets, health, jobs, review
 
 STATUS = {"pipeline": 422, "model": 422, "usage": 400, "storage": 400, "not-found": 400,
           "input": 400, "limit": 413, "query": 422, "missing": 404}  # fmt: skip
@@ -51,7 +55,8 @@ def create_app(settings: Settings, service: str | None = None) -> FastAPI:
     datasets_store = Store.of(settings)
     reviews = Reviews.of(settings)
     app.state.service = Service(settings, queue, Presence(queue.engine, queue.clock), root, service,
-                                datasets_store, reviews)
+                                datasets_store, reviews, Reviewers(queue.engine),
+                                Previews(settings))  # fmt: skip
     app.add_exception_handler(RequestValidationError, refused)
     app.add_exception_handler(PixelmillError, _failed)
     app.add_exception_handler(StarletteHTTPException, _answered)
@@ -60,6 +65,8 @@ def create_app(settings: Settings, service: str | None = None) -> FastAPI:
     app.include_router(datasets.router)
     app.include_router(ondemand.router(settings, root))
     app.include_router(health.router)
+    app.mount("/review/_static", StaticFiles(directory=review.STATIC), name="review-static")
+    app.include_router(review.router)
     app.add_middleware(KeyGuard, keys=ApiKeys(queue.engine))
     metrics.install(app, queue, datasets_store, reviews)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)

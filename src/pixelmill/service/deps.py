@@ -14,6 +14,8 @@ from pixelmill.datasets import Store
 from pixelmill.jobs.presence import Presence
 from pixelmill.jobs.queue import Job, JobQueue
 from pixelmill.review import Reviews
+from pixelmill.review.accounts import Reviewers
+from pixelmill.review.images import Previews
 from pixelmill.service.areas import Area, area_for
 from pixelmill.service.auth import Key
 from pixelmill.storage import Location
@@ -32,6 +34,9 @@ class Service:
     """The ``serve`` whose workers ``/readyz`` waits for (None: any worker)."""
     datasets: Store
     reviews: Reviews
+    reviewers: Reviewers
+    previews: Previews
+    """Pyramids of the images under review."""
 
 
 def service(request: Request) -> Service:

@@ -1,0 +1,172 @@
+"""The review app over HTTP (no browser): signing in with CSRF and throttling, sessions apart
+from API keys, queues and images confined to the reviewer's queues, verdicts and undo, and a
+strict page policy. The browser tests are in test_review_browser.py."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import pyvips
+from conftest import photo
+from fastapi.testclient import TestClient
+
+from pixelmill.config import Settings
+from pixelmill.review import Reviews
+from pixelmill.review.accounts import Reviewers
+from pixelmill.service.app import create_app
+from pixelmill.service.auth import ApiKeys
+from pixelmill.service.routes.review import COOKIE
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def app(tmp_path):
+    """A service with two queues, an item in each, and ann, who may review ``faces`` alone:
+    (client, reviews, item ids by queue)."""
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    for name in ("a", "b"):
+        photo(400, 300, seed=ord(name)).jpegsave(str(tmp_path / f"{name}.jpg"))
+    reviews = Reviews.of(settings)
+    reviews.configure("faces", labels=["artefacts", "colour-shift"],
+                      instructions="Look at **faces**. <script>alert(1)</script>")  # fmt: skip
+    ids = {}
+    for queue, name in (("faces", "a"), ("secret", "b")):
+        item, _ = reviews.push(queue, key=f"k-{name}", origin="push",
+                               source_uri=str(tmp_path / f"{name}.jpg"),
+                               output_uri=str(tmp_path / f"{name}.jpg"))  # fmt: skip
+        ids[queue] = item.id
+    with TestClient(create_app(settings), base_url="https://testserver") as client:
+        Reviewers(reviews.engine).add("ann", PASSWORD, ["faces"])
+        yield client, reviews, ids
+    reviews.close()
+
+
+def sign_in(client: TestClient, name: str = "ann", password: str = PASSWORD):
+    page = client.get("/review/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    return client.post("/review/login", data={"name": name, "password": password,
+                                              "csrf": token}, follow_redirects=False)  # fmt: skip
+
+
+def csrf_of(client: TestClient) -> str:
+    page = client.get("/review")
+    return re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
+
+
+def test_signing_in_sets_a_strict_session_cookie(app) -> None:
+    client, _, _ = app
+    assert client.get("/review", follow_redirects=False).headers["location"] == "/review/login"
+    answer = sign_in(client)
+    assert answer.status_code == 303 and answer.headers["location"] == "/review"
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith(COOKIE))
+    assert all(flag in cookie.lower() for flag in ("httponly", "secure", "samesite=strict",
+                                                   "path=/review"))  # fmt: skip
+    page = client.get("/review")
+    assert page.status_code == 200 and 'href="/review/faces"' in page.text
+    assert "secret" not in page.text  # not her queue
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert page.headers["x-frame-options"] == "DENY"
+
+
+def test_forged_or_missing_login_tokens_are_refused(app) -> None:
+    client, _, _ = app
+    client.get("/review/login")
+    forged = client.post("/review/login", data={"name": "ann", "password": PASSWORD,
+                                                "csrf": "forged"}, follow_redirects=False)
+    assert forged.status_code == 403 and COOKIE not in forged.headers.get("set-cookie", "")
+    client.cookies.clear()
+    replayed = client.post("/review/login", data={"name": "ann", "password": PASSWORD,
+                                                  "csrf": "anything"}, follow_redirects=False)
+    assert replayed.status_code == 403
+
+
+def test_wrong_passwords_are_refused_alike_and_then_throttled(app) -> None:
+    client, _, _ = app
+    wrong = sign_in(client, password="not her password")
+    unknown = sign_in(client, name="nobody", password="not her password")
+    assert wrong.status_code == unknown.status_code == 401
+    assert "wrong name or password" in wrong.text and "wrong name or password" in unknown.text
+    for _ in range(4):
+        sign_in(client, password="not her password")
+    throttled = sign_in(client)  # the right one, too soon
+    assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) >= 1
+
+
+def test_api_keys_do_not_open_the_app_and_sessions_do_not_open_v1(app) -> None:
+    client, reviews, _ = app
+    secret = ApiKeys(reviews.engine).add("partner")
+    keyed = client.get("/review", headers={"Authorization": f"Bearer {secret}"},
+                       follow_redirects=False)  # fmt: skip
+    assert keyed.status_code == 303 and keyed.headers["location"] == "/review/login"
+    assert client.get("/review/faces/next", headers={"X-API-Key": secret}).status_code == 401
+    sign_in(client)
+    assert client.get("/v1/jobs").status_code == 401
+    assert client.get("/v1/jobs", headers={"X-API-Key": secret}).status_code == 200
+
+
+def test_a_reviewer_reaches_nothing_of_a_queue_she_is_not_given(app) -> None:
+    client, _, ids = app
+    sign_in(client)
+    token = csrf_of(client)
+    secret = ids["secret"]
+    assert client.get("/review/secret").status_code == 404
+    assert client.get("/review/nowhere").status_code == 404
+    assert client.get("/review/secret/next").status_code == 404
+    assert client.get(f"/review/secret/items/{secret}/image/source").status_code == 404
+    assert client.get(f"/review/faces/items/{secret}/image/source").status_code == 404  # guessed
+    judged = client.post(f"/review/faces/items/{secret}/verdict", json={"verdict": "approved"},
+                         headers={"X-CSRF-Token": token})  # fmt: skip
+    assert judged.status_code == 404
+
+
+def test_verdicts_need_the_csrf_token_and_answer_the_next_item(app) -> None:
+    client, reviews, ids = app
+    sign_in(client)
+    token = csrf_of(client)
+    item = client.get("/review/faces/next").json()["item"]
+    assert item["id"] == ids["faces"] and item["sizes"]["source"] == [400, 300]
+    path = f"/review/faces/items/{item['id']}/verdict"
+    body = {"verdict": "rejected", "labels": ["artefacts"], "note": "halo", "seconds": 3.5}
+    assert client.post(path, json=body).status_code == 403
+    assert client.post(path, json=body, headers={"X-CSRF-Token": "x" * 43}).status_code == 403
+    assert reviews.verdicts(item["id"]) == []
+    answer = client.post(path, json=body, headers={"X-CSRF-Token": token})
+    assert answer.status_code == 200 and answer.json() == {"decided": "rejected", "rerun": None,
+                                                           "item": None}  # fmt: skip
+    stored = reviews.verdicts(item["id"])[0]
+    assert (stored["reviewer"], stored["labels"], stored["note"], stored["seconds"]) == (
+        "ann", ["artefacts"], "halo", 3.5)
+    bad = client.post(path, json={"verdict": "approved", "labels": ["unknown"]},
+                      headers={"X-CSRF-Token": token})  # fmt: skip
+    assert bad.status_code == 400  # decided already
+    back = client.post("/review/faces/undo", headers={"X-CSRF-Token": token})
+    assert back.status_code == 200 and back.json()["item"]["id"] == item["id"]
+    assert reviews.item(item["id"]).state == "open"
+
+
+def test_regions_come_scaled_and_only_for_her_items(app) -> None:
+    client, _, ids = app
+    sign_in(client)
+    path = f"/review/faces/items/{ids['faces']}/image/output"
+    whole = client.get(path, params={"size": 200})
+    assert whole.status_code == 200 and whole.headers["content-type"] == "image/jpeg"
+    image = pyvips.Image.new_from_buffer(whole.content, "")
+    assert (image.width, image.height) == (200, 150)
+    corner = client.get(path, params={"left": 0.5, "top": 0.5, "width": 0.25, "height": 0.25,
+                                      "size": 4000})  # fmt: skip
+    assert pyvips.Image.new_from_buffer(corner.content, "").width == 100  # never past 1:1
+    assert client.get(path, params={"left": 2}).status_code == 400
+
+
+def test_the_screen_renders_the_instructions_without_their_html(app) -> None:
+    client, _, _ = app
+    sign_in(client)
+    page = client.get("/review/faces")
+    assert page.status_code == 200
+    assert "<strong>faces</strong>" in page.text
+    assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;" in page.text
+    assert '<script src="/review/_static/review.js"></script>' in page.text
+    assert client.get("/review/_static/review.js").status_code == 200
