@@ -2,7 +2,17 @@
 group of :mod:`pixelmill.cli.main` when imported here (a new group is a new module and one line
 below)."""
 
-from pixelmill.cli import datasets, lab, models, ops, quality, run, service  # noqa: F401  (commands)
+from pixelmill.cli import (  # noqa: F401  (commands)
+    datasets,
+    lab,
+    models,
+    ops,
+    quality,
+    review,
+    reviewers,
+    run,
+    service,
+)
 from pixelmill.cli.main import cli, main
 
 __all__ = ["cli", "main"]

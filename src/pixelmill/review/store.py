@@ -43,6 +43,14 @@ MAX_LABELS = 9
 MAX_REVIEWERS = 10
 MAX_INSTRUCTIONS = 20_000
 MAX_NOTE = 5_000
+EXPORT_COLUMNS = {
+    "verdict_id": "int", "reviewer": "text", "verdict": "text", "labels": "texts",
+    "note": "text", "seconds": "float", "undoes": "int", "at": "time", "item_id": "int",
+    "key": "text", "origin": "text", "source_uri": "text", "output_uri": "text",
+    "sha256": "text", "dataset": "text", "job_id": "text", "pipeline": "text", "qc": "text",
+    "state": "text",
+}  # fmt: skip
+"""The columns of :meth:`Reviews.export` and their kinds (see :mod:`pixelmill.datasets.export`)."""
 
 
 @dataclass(frozen=True)
@@ -446,7 +454,7 @@ class Reviews:
         with self.engine.connect() as db:
             for row in db.execute(query):
                 found = dict(row._mapping)
-                found["labels"] = ",".join(found["labels"] or [])
+                found["labels"] = list(found["labels"] or [])
                 found["qc"] = json.dumps(found["qc"])
                 yield found
 
