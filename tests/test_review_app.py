@@ -170,3 +170,16 @@ def test_the_screen_renders_the_instructions_without_their_html(app) -> None:
     assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;" in page.text
     assert '<script src="/review/_static/review.js"></script>' in page.text
     assert client.get("/review/_static/review.js").status_code == 200
+
+
+def test_metrics_count_the_items_and_the_agreement(app) -> None:
+    client, reviews, ids = app
+    reviews.configure("pair", reviewers=2)
+    for i, second in enumerate(("approved", "rejected", "rejected")):
+        item = reviews.push("pair", key=str(i), origin="push", source_uri="/a.png")[0]
+        reviews.judge(item.id, "ann", "approved" if i != 2 else "rejected")
+        reviews.judge(item.id, "bob", second)
+    text = client.get("/metrics").text
+    assert 'pixelmill_review_items{queue="faces",state="waiting"} 1.0' in text
+    assert 'pixelmill_review_items{queue="pair",state="done"} 3.0' in text
+    assert 'pixelmill_review_agreement{label="",queue="pair",statistic="cohen"}' in text
