@@ -173,7 +173,7 @@ def test_the_screen_renders_the_instructions_without_their_html(app) -> None:
 
 
 def test_metrics_count_the_items_and_the_agreement(app) -> None:
-    client, reviews, ids = app
+    client, reviews, _ = app
     reviews.configure("pair", reviewers=2)
     for i, second in enumerate(("approved", "rejected", "rejected")):
         item = reviews.push("pair", key=str(i), origin="push", source_uri="/a.png")[0]

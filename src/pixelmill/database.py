@@ -10,6 +10,7 @@ driven by psycopg 3.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,6 +59,14 @@ def add_missing_columns(engine: Engine, table: sa.Table) -> None:
     for index in table.indexes:
         with contextlib.suppress(sa.exc.DBAPIError):  # the same race
             index.create(engine, checkfirst=True)
+
+
+def make_tables(engine: Engine, tables: Iterable[sa.Table]) -> None:
+    """Make the tables that are missing, and bring those an earlier version made up to date."""
+    tables = list(tables)
+    tables[0].metadata.create_all(engine, tables=tables)
+    for table in tables:
+        add_missing_columns(engine, table)
 
 
 def _sqlite_begin(db: Connection) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from pixelmill.config import Settings
-from pixelmill.database import add_missing_columns, connect, writing
+from pixelmill.database import connect, make_tables, writing
 from pixelmill.datasets import query as filters
 from pixelmill.datasets.fields import FEATURES, FIELDS
 from pixelmill.datasets.schema import (
@@ -145,9 +145,7 @@ class Store:
         self.engine: Engine = connect(url, "job database")
         self.clock = clock
         self.postgres = self.engine.dialect.name == "postgresql"
-        metadata.create_all(self.engine)
-        for table in metadata.sorted_tables:
-            add_missing_columns(self.engine, table)
+        make_tables(self.engine, metadata.sorted_tables)
 
     @classmethod
     def of(cls, settings: Settings) -> Store:

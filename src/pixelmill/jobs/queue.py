@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pixelmill.config import Settings
-from pixelmill.database import add_missing_columns, connect, writing
+from pixelmill.database import connect, make_tables, writing
 from pixelmill.errors import UsageError
 from pixelmill.jobs.clock import Backoff, Clock, SystemClock
 
@@ -135,8 +135,7 @@ class JobQueue:
         self.engine = connect(url, "job database")
         self.sqlite = self.engine.dialect.name == "sqlite"
         self._listener: Any = None
-        metadata.create_all(self.engine)
-        add_missing_columns(self.engine, jobs)
+        make_tables(self.engine, (jobs,))
 
     @classmethod
     def of(cls, settings: Settings) -> JobQueue:

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from pixelmill.config import Settings
-from pixelmill.database import add_missing_columns, connect, writing
+from pixelmill.database import connect, make_tables, writing
 from pixelmill.errors import MissingError, UsageError
 from pixelmill.review.schema import reviewers, sessions
 from pixelmill.review.store import checked
@@ -79,9 +79,7 @@ class Reviewers:
         self.engine, self.clock = engine, clock
         self.hasher = hasher or argon2.PasswordHasher()
         self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
-        reviewers.metadata.create_all(engine, tables=[reviewers, sessions])
-        for table in (reviewers, sessions):
-            add_missing_columns(engine, table)
+        make_tables(engine, (reviewers, sessions))
 
     @classmethod
     def of(cls, settings: Settings) -> Reviewers:

@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from pixelmill.config import Settings
-from pixelmill.database import add_missing_columns, connect, writing
+from pixelmill.database import connect, make_tables, writing
 from pixelmill.datasets.store import NAME, Event, Store
 from pixelmill.errors import MissingError, PipelineError, UsageError
 from pixelmill.pipeline import Pipeline
@@ -134,9 +134,7 @@ class Reviews:
         self.engine: Engine = connect(url, "job database")
         self.clock = clock
         self.postgres = self.engine.dialect.name == "postgresql"
-        metadata.create_all(self.engine)
-        for table in metadata.sorted_tables:
-            add_missing_columns(self.engine, table)
+        make_tables(self.engine, metadata.sorted_tables)
 
     @classmethod
     def of(cls, settings: Settings) -> Reviews:

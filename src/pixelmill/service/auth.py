@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 
-from pixelmill.database import add_missing_columns
+from pixelmill.database import make_tables
 from pixelmill.errors import UsageError
 
 PREFIX = "pm_"
@@ -76,8 +76,7 @@ class ApiKeys:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
-        add_missing_columns(engine, keys)
+        make_tables(engine, (keys,))
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
