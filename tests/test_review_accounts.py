@@ -3,7 +3,10 @@ known and unknown names, and the ``pixelmill reviewers`` commands."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+import time
 
 import argon2
 import pytest
@@ -12,7 +15,13 @@ from conftest import FakeClock
 
 from pixelmill.database import connect
 from pixelmill.errors import MissingError, UsageError
-from pixelmill.review.accounts import FREE_TRIES, SESSION, Reviewers, SignInRefused
+from pixelmill.review.accounts import (
+    FREE_TRIES,
+    HASHES_AT_ONCE,
+    SESSION,
+    Reviewers,
+    SignInRefused,
+)
 from pixelmill.review.schema import reviewers as table
 from pixelmill.review.schema import sessions
 
@@ -78,6 +87,37 @@ def test_wrong_names_and_passwords_are_refused_alike_then_throttled(accounts) ->
     with pytest.raises(SignInRefused) as fresh:
         accounts.sign_in("ann", "wrong password")
     assert fresh.value.retry_after is None
+
+
+def test_a_flood_of_sign_ins_hashes_two_at_a_time(database_url) -> None:
+    """Each Argon2 hash takes 64 MiB for a moment: a flood of sign-ins waits in line."""
+    running, most, lock = [0], [0], threading.Lock()
+
+    class Counting(argon2.PasswordHasher):
+        def verify(self, hashed: str, password: str) -> bool:
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(0.02)
+            with lock:
+                running[0] -= 1
+            return super().verify(hashed, password)
+
+    engine = connect(database_url)
+    accounts = Reviewers(engine, hasher=Counting(time_cost=1, memory_cost=8, parallelism=1))
+    accounts.add("ann", PASSWORD)
+
+    def try_once(name: str) -> None:
+        with contextlib.suppress(SignInRefused):
+            accounts.sign_in(name, "wrong password")
+
+    threads = [threading.Thread(target=try_once, args=(f"nobody{i}",)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == HASHES_AT_ONCE
+    engine.dispose()
 
 
 def test_sessions_end_with_time_a_new_password_or_the_reviewer(accounts) -> None:

@@ -117,6 +117,7 @@ def test_a_reviewer_reaches_nothing_of_a_queue_she_is_not_given(app) -> None:
     assert client.get("/review/secret/next").status_code == 404
     assert client.get(f"/review/secret/items/{secret}/image/source").status_code == 404
     assert client.get(f"/review/faces/items/{secret}/image/source").status_code == 404  # guessed
+    assert client.get(f"/review/faces/items/{10**30}/image/source").status_code == 422
     judged = client.post(f"/review/faces/items/{secret}/verdict", json={"verdict": "approved"},
                          headers={"X-CSRF-Token": token})  # fmt: skip
     assert judged.status_code == 404

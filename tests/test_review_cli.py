@@ -85,6 +85,7 @@ def test_calibrate_and_export_read_the_verdicts(cli, database, tmp_path) -> None
         ("ann", "rejected", "n0"), ("ann", "rejected", "n1")]
     assert json.loads(rows[0]["qc"])[0]["values"]["ssim"] == 0.7
     assert cli("review", "export", "q", "--out", tmp_path / "v.parquet")[0] == 0
+    assert cli("review", "export", "q", "--out", tmp_path / "v.txt")[0] == 2
     table = pq.read_table(tmp_path / "v.parquet")
     assert table.num_rows == 5 and "labels" in table.column_names
     reviews.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -38,6 +39,9 @@ MOST_WAIT = 900.0
 """The longest wait between tries, in seconds."""
 PASSWORD = (10, 1024)
 """Shortest and longest password."""
+HASHES_AT_ONCE = 2
+"""Password hashes computed at once in a process: each takes 64 MiB for a moment, so a flood of
+sign-ins waits in line instead of taking the memory of the service."""
 REFUSED = "wrong name or password"
 
 
@@ -78,6 +82,7 @@ class Reviewers:
                  hasher: argon2.PasswordHasher | None = None) -> None:  # fmt: skip
         self.engine, self.clock = engine, clock
         self.hasher = hasher or argon2.PasswordHasher()
+        self._hashing = threading.BoundedSemaphore(HASHES_AT_ONCE)
         self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
         make_tables(engine, (reviewers, sessions))
 
@@ -184,10 +189,9 @@ class Reviewers:
 
     def _verify(self, hashed: str, password: str) -> bool:
         try:
-            return self.hasher.verify(hashed, password)
-        except argon2.exceptions.VerificationError:
-            return False
-        except argon2.exceptions.InvalidHashError:
+            with self._hashing:
+                return self.hasher.verify(hashed, password)
+        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
             return False
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response
+from fastapi import Path as InPath
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
@@ -53,6 +54,7 @@ HEADERS = {
 UPCOMING = 3
 """Items next in line whose pyramids are made ahead."""
 MARKDOWN = MarkdownIt("commonmark", {"html": False})
+ItemId = Annotated[int, InPath(ge=1, le=2**62)]
 
 router = APIRouter(prefix="/review", include_in_schema=False)
 
@@ -164,7 +166,7 @@ def next_item(queue: str, shared: Shared, session: Reader) -> Response:
 
 
 @router.post("/{queue}/items/{item_id}/verdict")
-def verdict(queue: str, item_id: int, body: Verdict, shared: Shared, session: Writer) -> Response:
+def verdict(queue: str, item_id: ItemId, body: Verdict, shared: Shared, session: Writer) -> Response:
     """Record her verdict, run what a decision sets off, and answer the next item."""
     found = _queue(shared.reviews, session, queue)
     _item(shared.reviews, found, item_id)
@@ -188,7 +190,7 @@ def undo(queue: str, shared: Shared, session: Writer) -> Response:
 
 
 @router.get("/{queue}/items/{item_id}/image/{which}")
-async def image(queue: str, item_id: int, which: Literal["source", "output"], shared: Shared,
+async def image(queue: str, item_id: ItemId, which: Literal["source", "output"], shared: Shared,
                 session: Reader, left: float = 0.0, top: float = 0.0, width: float = 1.0,
                 height: float = 1.0, size: int = 1024) -> Response:  # fmt: skip
     """A region of the item's source or output (fractions of the image), as a JPEG."""
