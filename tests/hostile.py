@@ -132,7 +132,7 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "progressive-30000.jpg": lambda: progressive_jpeg(30000, 30000),
     "interlaced-22000.png": lambda: png_header(22000, 22000, interlace=1),
     "ispe-30000.avif": lambda: avif_claiming(30000, 30000),
-    "hevc.heic": hevc_heic,
+    "hevc-cut.heic": lambda: hevc_heic()[:1500],
     "tiff-plain.tif": lambda: tiff(256, 256, grey(256, 256)),
     "tiff-half.tif": lambda: tiff(256, 256, grey(256, 256)[: 256 * 128], byte_count=256 * 256),
     "tiff-compression-60000.tif": lambda: tiff(64, 64, grey(64, 64), compression=60000),

@@ -40,6 +40,7 @@ def corpus(folder: Path) -> dict[str, Path]:
         "huge.png": png_claiming(100_000, 100_000),
         "text.jpg": b"hello, this is a note and not a photograph\n" * 10,
         "bitmap.png": b"BM" + bytes(200),
+        "document.png": b"%PDF-1.4\n" + bytes(200),
     }
     for name, data in files.items():
         (folder / name).write_bytes(data)
@@ -54,7 +55,8 @@ CASES = [
     ("huge.png", 4, ("100000×100000 = 10,000,000,000 pixels is over the limit of 1,000,000,000 "
                      "(max_pixels)")),
     ("text.jpg", 3, "named .jpg but it is a text file, not an image"),
-    ("bitmap.png", 3, "BMP files are not supported (supported: jpeg, png, webp"),
+    ("bitmap.png", 3, "BMP data is corrupt or truncated"),
+    ("document.png", 3, "PDF files are not supported (supported: jpeg, png, webp"),
 ]
 
 

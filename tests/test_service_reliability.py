@@ -245,7 +245,7 @@ def bad_inputs(folder: Path) -> dict[str, tuple[bytes, str, str]]:
         "garbled.png": (bytes(garbled), "input", "corrupt or truncated"),  # corrupt mid-stream
         "random.jpg": (made["random.jpg"], "input", "not a recognised image format"),
         "text.jpg": (made["text.jpg"], "input", "text file, not an image"),
-        "bitmap.png": (made["bitmap.png"], "input", "BMP files are not supported"),
+        "bitmap.png": (made["bitmap.png"], "input", "BMP data is corrupt or truncated"),
         "no-width.png": (png_claiming(0, 10), "input", "no-width.png"),
         "claims-huge.png": (made["huge.png"], "limit", "(max_pixels)"),
         "bomb.png": (pyvips.Image.black(3000, 3000).pngsave_buffer(compression=9), "limit",

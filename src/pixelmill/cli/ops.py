@@ -1,4 +1,4 @@
-"""``pixelmill ops``: the steps of the pipeline grammar."""
+"""``pixelmill ops`` and ``formats``: the steps of the pipeline grammar, and the formats."""
 
 from __future__ import annotations
 
@@ -40,3 +40,24 @@ def ops(as_json: bool, schema: bool, markdown: bool) -> None:
             )  # fmt: skip
             click.echo(f"      {param.name:12} {param.kind.describe()}; {default}. {param.doc}")
         click.echo()
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--markdown", is_flag=True, help="Print the README's table of formats.")
+def formats(as_json: bool, markdown: bool) -> None:
+    """List the formats pixelmill reads and writes, the library behind each, and whether
+    reading streams (a format that does not is decoded whole, within the memory budget)."""
+    from pixelmill.codecs import catalogue
+
+    rows = catalogue.formats()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    elif markdown:
+        click.echo(catalogue.markdown(rows))
+    else:
+        for row in rows:
+            write = row["write"] or "no"
+            click.echo(f"{row['format']:5} read {row['read'] or 'no':8} "
+                       f"{'streams' if row['streams'] else 'whole  '}  write {write:8} "
+                       f"{' '.join(row['extensions'])}")

@@ -13,11 +13,13 @@ _LOADER_FORMATS = {"jpeg": "jpeg", "png": "png", "webp": "webp", "tiff": "tiff",
 
 
 def describe(src: Source) -> dict[str, Any]:
-    """Format, size, bands, bit depth, colour space, ICC, orientation and pages of a source."""
+    """Format, size, bands, bit depth, colour space, ICC, orientation and pages of a source,
+    and its decoder: libvips, or Pillow for the formats this build of libvips cannot read, and
+    whether it streams (a decoder that does not holds the whole image at once)."""
     header = src.header
     fields = header.get_fields()
     loader = src.loader.split("load")[0]
-    fmt = _LOADER_FORMATS.get(loader, loader)
+    fmt = _LOADER_FORMATS.get(loader, loader.removeprefix("pillow:"))
     if fmt == "heif" and "heif-compression" in fields:
         fmt = {"av1": "avif", "hevc": "heic"}.get(header.get("heif-compression"), "heif")
     icc = header.get("icc-profile-data") if "icc-profile-data" in fields else None
@@ -35,4 +37,6 @@ def describe(src: Source) -> dict[str, Any]:
         "orientation": src.orientation,
         "pages": header.get("n-pages") if "n-pages" in fields else 1,
         "bytes": src.size,
+        "decoder": "Pillow" if src.loader.startswith("pillow:") else "libvips",
+        "streams": src.streams,
     }

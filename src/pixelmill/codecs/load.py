@@ -1,7 +1,8 @@
 """Opening images safely: only the documented formats' decoders run (see
-:mod:`pixelmill.codecs.loaders`); size, pixel and decode-memory limits are checked from the
-header before anything is decoded; unreadable files are named precisely; EXIF orientation and
-CMYK are handled on load.
+:mod:`pixelmill.codecs.loaders`), and the formats this libvips build cannot read go through
+Pillow (:mod:`pixelmill.codecs.fallback`) under the same rules; size, pixel and decode-memory
+limits are checked from the header before anything is decoded; unreadable files are named
+precisely; EXIF orientation and CMYK are handled on load.
 
 Every load reads through a libvips source (a file's or a Python handle's), never a file name:
 libvips would read load options out of brackets in a name.
@@ -19,7 +20,7 @@ from typing import IO, Any
 import pyvips
 
 from pixelmill import storage
-from pixelmill.codecs import loaders
+from pixelmill.codecs import fallback, loaders
 from pixelmill.codecs.budget import decode_bytes
 from pixelmill.codecs.colour import working_space
 from pixelmill.codecs.errors import classify
@@ -47,9 +48,14 @@ class Source:
         self.settings = settings
         self._handle = handle
         self._opened: list[pyvips.Image] = []
+        self._fallback: fallback.PillowSource | None = None
+        self._decoded: pyvips.Image | None = None
         source = self._vips_source()  # sniffing reads ahead without consuming: one for both
         self._loader = self._sniff(source)
-        self.header = self._open("sequential", source)
+        if self._fallback is None:
+            self.header = self._open("sequential", source)
+            if self._loader == "heifload" and _compression(self.header) == "hevc":
+                self._fall_back()  # this libvips has no HEVC decoder
         self._check_pixels()
         self._check_declared()
         self._check_memory()
@@ -68,11 +74,19 @@ class Source:
 
     @property
     def loader(self) -> str:
-        """The libvips loader's nickname, e.g. ``jpegload``."""
+        """The libvips loader's nickname, e.g. ``jpegload``, or ``pillow:FORMAT`` for a format
+        read through Pillow."""
         return self._loader
+
+    @property
+    def streams(self) -> bool:
+        """Whether the image is decoded as it is read (not whole, before anything else)."""
+        return self._fallback is None and not decode_bytes(self.header, self._loader)[0]
 
     def decode(self, random_access: bool = False) -> pyvips.Image:
         """The whole image, lazily, upright (when autorotating) and in RGB or grey."""
+        if self._fallback is not None:
+            return working_space(self._whole(), str(self.loc))
         turns = self.settings.autorotate and self.orientation in TURNING_ORIENTATIONS
         image = self._open("random") if random_access or turns else self.header
         if self.settings.autorotate:
@@ -83,6 +97,8 @@ class Source:
         """Decode straight to a smaller size (shrink-on-load), upright when autorotating."""
         # thumbnail_source hands fail_on to the loader only through the option string
         # (libvips 8.17): as a plain option, a truncated JPEG comes out grey at the bottom
+        if self._fallback is not None:
+            return working_space(self._whole().thumbnail_image(width, **options), str(self.loc))
         options.update(no_rotate=not self.settings.autorotate,
                        option_string=f"fail_on={self.settings.fail_on}")
         source = self._vips_source()
@@ -114,16 +130,41 @@ class Source:
         return source
 
     def _sniff(self, source: pyvips.Source) -> str:
-        """The allowed loader of the source's content, or a refusal naming what it is."""
+        """The allowed loader of the source's content (Pillow's for the formats libvips does
+        not know here), or a refusal naming what it is."""
         try:
             loader = loaders.allowed(source)
         except loaders.Refused as refused:
             raise InputError(f"{self.loc}: its content is {refused.format}, which pixelmill "
                              f"does not read (supported: {SUPPORTED})") from None  # fmt: skip
         if loader is None:
+            return self._fall_back()
+        return loader
+
+    def _fall_back(self) -> str:
+        """Read the image through Pillow: its header now, its pixels whole when asked."""
+        found = fallback.identify(self._handle)
+        if found is None:
             reason = explain_unreadable(self.loc.name, storage.read_bytes(self.loc, 64))
             raise InputError(f"{self.loc}: {reason}")
-        return loader
+        self._fallback = found
+        self._loader = f"pillow:{found.format}"
+        self.header = found.header()
+        return self._loader
+
+    def _whole(self) -> pyvips.Image:
+        """The pixels of an image read through Pillow, decoded once, upright when
+        autorotating."""
+        assert self._fallback is not None
+        if self._decoded is None:
+            try:
+                image = self._fallback.decode()
+            except fallback.ERRORS as exc:
+                why = " ".join(str(exc).split())[:300]  # one line
+                raise InputError(f"{self.loc}: {self._fallback.format.upper()} data is corrupt "
+                                 f"or truncated ({why})") from None  # fmt: skip
+            self._decoded = image.autorot() if self.settings.autorotate else image
+        return self._decoded
 
     def _open(self, access: str, source: pyvips.Source | None = None) -> pyvips.Image:
         try:
@@ -153,7 +194,11 @@ class Source:
                              "image")  # fmt: skip
 
     def _check_memory(self) -> None:
-        need, why = decode_bytes(self.header, self._loader)
+        if self._fallback is not None:
+            need, why = (self._fallback.decode_bytes(),
+                         f"a {self._fallback.format.upper()} image (read through Pillow)")  # fmt: skip
+        else:
+            need, why = decode_bytes(self.header, self._loader)
         limit = self.settings.max_memory
         if need > limit:
             w, h = self.header.width, self.header.height
@@ -162,6 +207,11 @@ class Source:
                 f"{need / 2**20:,.0f} MiB, over the limit of {limit / 2**20:,.0f} MiB "
                 "(max_memory)"
             )
+
+
+def _compression(header: pyvips.Image) -> str | None:
+    fields = header.get_fields()
+    return header.get("heif-compression") if "heif-compression" in fields else None
 
 
 @contextlib.contextmanager

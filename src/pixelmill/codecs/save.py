@@ -1,5 +1,9 @@
 """Encoding: what each format can hold, the saver options an ``encode`` step asks for, and the
-write that pulls pixels through the graph."""
+write that pulls pixels through the graph.
+
+JPEG XL is written through Pillow (pillow-jxl-plugin, libjxl): this libvips build has no JPEG XL
+saver. That encoder takes the whole image at once, so a JPEG XL output does not stream; its
+memory is the output's pixels (bounded by ``max_output_pixels`` and the memory budget)."""
 
 from __future__ import annotations
 
@@ -21,7 +25,6 @@ OPTIMIZE_CODING_UP_TO = 16_000_000
 of the image in memory (about 6 bytes a pixel), which would break streaming on large outputs."""
 BIGTIFF_FROM = 3_500_000_000
 """Uncompressed bytes above which TIFF output switches to 64-bit offsets by default."""
-ALPHA_FORMATS = ", ".join(f for f, spec in FORMATS.items() if spec.alpha)
 EIGHT_BIT_TIFF = ("jpeg", "webp")
 """TIFF compressions that take 8-bit samples only (webp also RGB only)."""
 
@@ -30,11 +33,11 @@ Progress = Callable[[float], None]
 
 @functools.cache
 def encoder_available(fmt: str) -> bool:
-    """Whether this libvips build can write the format (HEVC is often left out for patents)."""
+    """Whether this build can write the format (HEVC is often left out for patents)."""
     probe = pyvips.Image.black(16, 16, bands=3).copy(interpretation="srgb")
     try:
-        probe.write_to_buffer(FORMATS[fmt].extensions[0], **_codec(fmt))
-    except pyvips.Error:
+        write_buffer(probe, FORMATS[fmt], _codec(fmt))
+    except (pyvips.Error, ImportError):
         return False
     return True
 
@@ -53,14 +56,14 @@ def prepare(
     it cannot is an error (say ``flatten``), since silently dropping it changes the picture.
     """
     if not encoder_available(fmt.name):
-        raise PipelineError(
-            f"encode: {fmt.name} encoding is not available in this libvips build; use avif"
-        )
+        raise PipelineError(f"encode: {fmt.name} encoding is not available in this build; "
+                            f"use {', '.join(f for f in FORMATS if encoder_available(f))}")
     args = dict(encode.args) if encode else {}
     if image.hasalpha() and not fmt.alpha:
         raise PipelineError(
             f"encode: {fmt.name} cannot hold an alpha channel; add a flatten step "
-            f"(e.g. flatten:white) or encode to {ALPHA_FORMATS}"
+            f"(e.g. flatten:white) or encode to "
+            f"{', '.join(f for f, spec in FORMATS.items() if spec.alpha and encoder_available(f))}"
         )
     depth = args.get("bitdepth") or _default_depth(image, fmt)
     compression = args.get("compression") or TIFF_COMPRESSIONS[0]
@@ -100,6 +103,9 @@ def _options(fmt: Format, args: dict[str, Any], image: pyvips.Image, depth: int)
         return options | {"effort": 4 if effort is None else effort}
     if name == "tiff":
         return _tiff_options(args, image)
+    if name == "jxl":
+        return {"quality": 100 if lossless else quality, "lossless": lossless,
+                "effort": 7 if effort is None else effort}  # fmt: skip
     return {"effort": 7 if effort is None else effort}  # gif
 
 
@@ -124,7 +130,26 @@ def _tiff_options(args: dict[str, Any], image: pyvips.Image) -> dict:
 
 def write_buffer(image: pyvips.Image, fmt: Format, options: dict) -> bytes:
     """Run the lazy graph into memory (small outputs, such as on-demand images)."""
+    if fmt.saver == "pillow":
+        return _pillow_encode(image, fmt, options)
     return getattr(image, fmt.saver + "_buffer")(**options)
+
+
+def _pillow_encode(image: pyvips.Image, fmt: Format, options: dict) -> bytes:
+    """Encode through Pillow (JPEG XL): the whole image at once."""
+    import io
+
+    import pillow_jxl  # noqa: F401  (registers JXL with Pillow)
+    from PIL import Image
+
+    keep = options.get("keep", "all")
+    fields = image.get_fields()
+    icc = image.get("icc-profile-data") if "icc-profile-data" in fields and keep != "none" else None
+    picture = Image.fromarray(image.numpy())
+    out = io.BytesIO()
+    picture.save(out, format="JXL", icc_profile=icc, exif=b"" if keep != "all" else None,
+                 **{k: v for k, v in options.items() if k != "keep"})  # fmt: skip
+    return out.getvalue()
 
 
 def write(
@@ -132,6 +157,12 @@ def write(
 ) -> None:
     """Run the lazy graph into ``path``, reporting the percentage done (libvips errors are left
     for the caller to classify)."""
+    if fmt.saver == "pillow":
+        with open(path, "wb") as out:
+            out.write(_pillow_encode(image, fmt, options))
+        if progress is not None:
+            progress(100.0)
+        return
     if progress is not None:
         image = image.copy()
         image.set_progress(True)

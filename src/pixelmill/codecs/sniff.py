@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pixelmill.pipeline.formats import FORMATS
+from pixelmill.pipeline.formats import FORMATS, READ_ONLY
 
 SIGNATURES: tuple[tuple[bytes, int, str, bool], ...] = (
     # (magic, offset, name, readable by pixelmill)
@@ -17,16 +17,20 @@ SIGNATURES: tuple[tuple[bytes, int, str, bool], ...] = (
     (b"ftypavif", 4, "AVIF", True),
     (b"ftypheic", 4, "HEIC", True),
     (b"ftypmif1", 4, "HEIF", True),
-    (b"BM", 0, "BMP", False),
+    (b"BM", 0, "BMP", True),
     (b"%PDF", 0, "PDF", False),
-    (b"8BPS", 0, "Photoshop (PSD)", False),
-    (b"\xff\x0a", 0, "JPEG XL", False),
-    (b"\x00\x00\x00\x0cJXL ", 0, "JPEG XL", False),
-    (b"\x00\x00\x00\x0cjP  ", 0, "JPEG 2000", False),
+    (b"8BPS", 0, "Photoshop (PSD)", True),
+    (b"\xff\x0a", 0, "JPEG XL", True),
+    (b"\x00\x00\x00\x0cJXL ", 0, "JPEG XL", True),
+    (b"\x00\x00\x00\x0cjP  ", 0, "JPEG 2000", True),
+    (b"\xffO\xffQ", 0, "JPEG 2000", True),
+    (b"\x00\x00\x01\x00", 0, "ICO", True),
+    (b"\x00\x00\x02\x00", 0, "CUR", True),
+    (b"\x01\xda", 0, "SGI", True),
     (b"PK\x03\x04", 0, "ZIP archive", False),
     (b"\x1f\x8b", 0, "gzip archive", False),
 )
-SUPPORTED = ", ".join(FORMATS)
+SUPPORTED = ", ".join((*FORMATS, *READ_ONLY))
 
 
 def identify(head: bytes) -> tuple[str, bool] | None:

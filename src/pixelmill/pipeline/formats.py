@@ -15,7 +15,7 @@ class Format:
     extensions: tuple[str, ...]
     """File name suffixes, the first one canonical."""
     saver: str
-    """The libvips save operation."""
+    """The libvips save operation, or ``pillow`` for a format written through Pillow."""
     alpha: bool
     """Whether it can hold an alpha channel."""
     depths: tuple[int, ...]
@@ -38,6 +38,7 @@ FORMATS: dict[str, Format] = {
         Format("heic", (".heic", ".heif"), "heifsave", True, (8, 10, 12), 60, (0, 9), True),
         Format("tiff", (".tif", ".tiff"), "tiffsave", True, (8, 16), None, None, False),
         Format("gif", (".gif",), "gifsave", True, (8,), None, (1, 10), False),
+        Format("jxl", (".jxl",), "pillow", True, (8,), 75, (1, 9), True),
     )
 }
 FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff", "heif": "heic"}
@@ -46,14 +47,20 @@ AUTO = "auto"
 TIFF_COMPRESSIONS = ("deflate", "none", "lzw", "packbits", "jpeg", "webp")
 """TIFF compressions, the first the default; jpeg and webp take ``q``."""
 
-READ_EXTENSIONS = frozenset(ext for f in FORMATS.values() for ext in f.extensions)
+READ_ONLY = {"bmp": (".bmp", ".dib"), "ico": (".ico",), "cur": (".cur",), "tga": (".tga",),
+             "pnm": (".ppm", ".pgm", ".pbm", ".pnm"), "psd": (".psd",),
+             "sgi": (".sgi", ".rgb", ".bw"), "pcx": (".pcx",), "jp2": (".jp2", ".j2k", ".jpx")}  # fmt: skip
+"""Formats pixelmill reads but does not write (see pixelmill.codecs.fallback), with their file
+suffixes."""
+READ_EXTENSIONS = frozenset((*(ext for f in FORMATS.values() for ext in f.extensions),
+                             *(ext for suffixes in READ_ONLY.values() for ext in suffixes)))  # fmt: skip
 """Suffixes of the files a directory run picks up."""
 
 
 def negotiate(accept: str, source: str) -> Format:
-    """The format ``encode:auto`` stands for: AVIF, else WebP, when the ``Accept`` header
-    names (wildcards do not count); else JPEG, or PNG when the source's format may hold an
-    alpha channel."""
+    """The format ``encode:auto`` stands for: JPEG XL, else AVIF, else WebP, when the ``Accept``
+    header names it (wildcards do not count); else JPEG, or PNG when the source's format may
+    hold an alpha channel."""
     taken = set()
     for item in accept.lower().split(","):
         media, *params = item.split(";")
@@ -64,7 +71,7 @@ def negotiate(accept: str, source: str) -> Format:
             weight = 0.0
         if weight > 0:
             taken.add(media.strip())
-    for name in ("avif", "webp"):
+    for name in ("jxl", "avif", "webp"):
         if f"image/{name}" in taken:
             return FORMATS[name]
     named = format_for_path(source)

@@ -56,16 +56,16 @@ def apply(image: pyvips.Image, step: Step, ctx: Context) -> pyvips.Image:
 
 OP = Op(declare(
     "encode",
-    "jpeg png webp avif heic tiff gif, or auto; q=, effort=, lossless=, bitdepth=; TIFF "
+    "jpeg png webp avif heic tiff gif jxl, or auto; q=, effort=, lossless=, bitdepth=; TIFF "
     "compression=, tile=, pyramid=, bigtiff=",
-    Param("format", Choice((*FORMATS, AUTO), FORMAT_ALIASES), "output format; auto: AVIF or "
-          "WebP when the client takes it (on-demand URLs), else JPEG, or PNG for sources that "
-          "may have alpha", REQUIRED),
-    Param("q", Int(1, 100), "quality (default per format: jpeg 85, webp 80, avif/heic 60)",
-          positional=False),
-    Param("effort", Int(0, 10), "encoder effort (webp 0-6, avif/heic 0-9, png 0-9, gif 1-10)",
-          positional=False),
-    Param("lossless", Bool(), "lossless webp, avif, heic", False, positional=False),
+    Param("format", Choice((*FORMATS, AUTO), FORMAT_ALIASES), "output format; auto: JPEG XL, "
+          "AVIF or WebP when the client takes it (on-demand URLs), else JPEG, or PNG for "
+          "sources that may have alpha", REQUIRED),
+    Param("q", Int(1, 100), "quality (default per format: jpeg 85, webp 80, avif/heic 60, "
+          "jxl 75)", positional=False),
+    Param("effort", Int(0, 10), "encoder effort (webp 0-6, avif/heic 0-9, png 0-9, gif 1-10, "
+          "jxl 1-9)", positional=False),
+    Param("lossless", Bool(), "lossless webp, avif, heic, jxl", False, positional=False),
     Param("bitdepth", IntChoice((8, 10, 12, 16)), "bits per sample (default: keep the input's "
           "where the format holds it, else 8)", positional=False),
     Param("compression", Choice(TIFF_COMPRESSIONS), "tiff compression (default deflate)",
