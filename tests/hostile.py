@@ -118,6 +118,17 @@ def bad_ihdr_crc() -> bytes:
     return bytes(data)
 
 
+def tga_claiming(width: int, height: int) -> bytes:
+    """A TGA header (true colour, 24-bit) claiming a size, and a few bytes of pixels."""
+    return struct.pack("<BBBHHBHHHHBB", 0, 0, 2, 0, 0, 0, 0, 0, width, height, 24, 0) + bytes(64)
+
+
+def psd_claiming(width: int, height: int) -> bytes:
+    """A Photoshop header (RGB, 8-bit, raw) claiming a size, with no pixels."""
+    header = b"8BPS" + struct.pack(">H6xHIIHH", 1, 3, height, width, 8, 3)
+    return header + struct.pack(">IIIH", 0, 0, 0, 0) + bytes(64)
+
+
 def thin(width: int, height: int, suffix: str) -> bytes:
     return pyvips.Image.black(width, height).write_to_buffer(suffix)
 
@@ -133,6 +144,9 @@ BUILDERS: dict[str, Callable[[], bytes]] = {
     "interlaced-22000.png": lambda: png_header(22000, 22000, interlace=1),
     "ispe-30000.avif": lambda: avif_claiming(30000, 30000),
     "hevc-cut.heic": lambda: hevc_heic()[:1500],
+    "ppm-100000.ppm": lambda: b"P6\n100000 100000\n255\n" + bytes(64),
+    "tga-65535.tga": lambda: tga_claiming(65535, 65535),
+    "psd-30000.psd": lambda: psd_claiming(30000, 30000),
     "tiff-plain.tif": lambda: tiff(256, 256, grey(256, 256)),
     "tiff-half.tif": lambda: tiff(256, 256, grey(256, 256)[: 256 * 128], byte_count=256 * 256),
     "tiff-compression-60000.tif": lambda: tiff(64, 64, grey(64, 64), compression=60000),
