@@ -12,6 +12,7 @@ from pixelmill.cli import (  # noqa: F401  (commands)
     reviewers,
     run,
     service,
+    submit,
 )
 from pixelmill.cli.main import cli, main
 

@@ -25,9 +25,10 @@ def models_list(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps({n: {"origin": m.origin, **m.manifest.describe()}
                                for n, m in sorted(found.items())}, indent=2))  # fmt: skip
         return
+    click.echo(f"{'name':20} {'version':8} {'scale':5} {'task':18} origin")
     for name, model in sorted(found.items()):
         m = model.manifest
-        click.echo(f"{name:20} {m.version:8} ×{m.scale} {m.task:18} {model.origin}")
+        click.echo(f"{name:20} {m.version:8} {'×' + str(m.scale):5} {m.task:18} {model.origin}")
 
 @models.command("info")
 @click.argument("name")
@@ -38,7 +39,7 @@ def models_info(ctx: click.Context, name: str) -> None:
 
     session = session_for(name, settings_of(ctx))
     click.echo(json.dumps({**session.manifest.describe(), "providers": session.providers},
-                          indent=2))  # fmt: skip
+                          indent=2, ensure_ascii=False))  # fmt: skip
 
 @models.command("add")
 @click.argument("url")

@@ -26,7 +26,15 @@ def compare(ctx: click.Context, reference: str, image: str, metrics: str | None,
     from pixelmill.quality import metric
 
     names = [n for n in metrics.split(",") if n.strip()] if metrics else None
-    scores = api.compare(reference, image, names, settings=settings_of(ctx))
+    settings = settings_of(ctx)
+    scores = api.compare(reference, image, names, settings=settings)
+    sizes = [(info["width"], info["height"]) for info in
+             (api.info(path, settings=settings) for path in (reference, image))]  # fmt: skip
+    if sizes[0] != sizes[1] and names is None:
+        click.echo(f"the images differ in size ({sizes[0][0]}×{sizes[0][1]} and "
+                   f"{sizes[1][0]}×{sizes[1][1]}): measuring round-trip consistency and "
+                   "no-reference indicators (name full-reference metrics with -m to compare "
+                   "them at one size)", err=True)  # fmt: skip
     if as_json:
         click.echo(json.dumps(scores, indent=2))
         return

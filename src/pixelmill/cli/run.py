@@ -42,8 +42,15 @@ def run(ctx: click.Context, src: str, dst: str, pipeline: str, jobs: int, max_pi
         quiet: bool) -> None:  # fmt: skip
     """Process SRC into DST; both may be files, folders or URLs (s3://, memory://, …).
 
-    With a folder, every image below it is mirrored into DST, --jobs at a time; a failing image
-    is reported and the others go on.
+    Without -p, the image is turned upright (EXIF orientation) and re-encoded in the format
+    DST's suffix names, at that format's default quality: a conversion. With a folder, every
+    image below it is mirrored into DST, --jobs at a time; a failing image is reported and the
+    others go on.
+
+    \b
+    Examples:
+      pixelmill run photo.heic photo.jpg
+      pixelmill run photo.jpg small.webp -p 'thumbnail:512/encode:webp:q=80'
     """
     from pixelmill import api, storage
     from pixelmill.pipeline import Pipeline

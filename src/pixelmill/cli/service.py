@@ -146,9 +146,16 @@ def _api_keys(ctx: click.Context, db: str | None, data_dir: str | None) -> Any:
 def sign(ctx: click.Context, pipeline: str, source: str, base: str) -> None:
     """Print the signed on-demand URL of PIPELINE (text form) applied to SOURCE, with the first
     of the signing keys (setting signing_keys, or PIXELMILL_SIGNING_KEYS)."""
+    from pixelmill import storage
     from pixelmill.service.ondemand import signed_path
 
     keys = [k.strip() for k in (settings_of(ctx).signing_keys or "").split(",") if k.strip()]
     if not keys:
         raise UsageError("no signing key: set signing_keys (or PIXELMILL_SIGNING_KEYS)")
     click.echo(base.rstrip("/") + signed_path(keys[0], pipeline_text(pipeline), source))
+    if not source.startswith(("http://", "https://")) and not storage.exists(
+            storage.locate(source)):  # fmt: skip
+        click.echo(f"warning: {source} does not exist (here); the URL answers only once it "
+                   "does, on the server", err=True)  # fmt: skip
+    click.echo("the server must run with the same signing keys (PIXELMILL_SIGNING_KEYS)",
+               err=True)  # fmt: skip

@@ -10,6 +10,7 @@ and Fleiss' kappa, per queue and per label) are read at each scrape too.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -24,6 +25,8 @@ from pixelmill.jobs import telemetry
 from pixelmill.jobs.queue import JobQueue
 from pixelmill.review import Reviews
 from pixelmill.service.drift import DriftCollector
+
+ACCESS = logging.getLogger("pixelmill.access")
 
 
 class QueueCollector(Collector):
@@ -70,8 +73,10 @@ class ReviewCollector(Collector):
 
 
 class Measure:
-    """ASGI middleware that counts and times every HTTP request by route and status (plain
-    ASGI: Starlette's ``BaseHTTPMiddleware`` costs more than a cached image's whole answer)."""
+    """ASGI middleware that counts and times every HTTP request by route and status, and logs
+    it (``pixelmill.access``: one JSON line with method, path, status, seconds and the API
+    key's name, never the key), in plain ASGI: Starlette's ``BaseHTTPMiddleware`` costs more
+    than a cached image's whole answer."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -91,9 +96,14 @@ class Measure:
             await self.app(scope, receive, noted)
         finally:
             path = getattr(scope.get("route"), "path", "unmatched")
+            seconds = time.perf_counter() - began
             telemetry.HTTP_REQUESTS.labels(scope["method"], path, status[0]).inc()
-            telemetry.HTTP_SECONDS.labels(scope["method"], path).observe(
-                time.perf_counter() - began)
+            telemetry.HTTP_SECONDS.labels(scope["method"], path).observe(seconds)
+            key = scope.get("state", {}).get("key")
+            ACCESS.info("request", extra={
+                "method": scope["method"], "path": scope.get("path", "")[:300],
+                "status": int(status[0]), "seconds": round(seconds, 4),
+                "key": key.name if key is not None else None})  # fmt: skip
 
 
 def install(app: FastAPI, queue: JobQueue, datasets: Store, reviews: Reviews) -> None:

@@ -4,6 +4,7 @@ that ``/metrics`` adds up."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -11,6 +12,8 @@ import sys
 from collections.abc import Callable
 
 from pixelmill.config import Settings
+
+LOG = logging.getLogger("pixelmill.serve")
 
 PARENT_ENV = "PIXELMILL_SERVE_PID"
 """Set for the workers ``serve`` starts: the process they end with."""
@@ -43,8 +46,12 @@ def serve(settings: Settings, host: str, port: int, workers: int,
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
+        running = app.state.service.queue.counts().get("running", 0) if workers else 0
+        LOG.info("shutting down", extra={"workers": len(pool.pids), "jobs_running": running})
         watch.stop.set()
         pool.close()
+        LOG.info("stopped; jobs that were running went back to the queue", extra={
+            "jobs_running": running})  # fmt: skip
 
 
 def metrics_folder(settings: Settings) -> str:

@@ -12,6 +12,7 @@ from pixelmill.storage.location import (
     locate,
     open_input,
     read_bytes,
+    remove,
     remove_spools,
     version,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "locate",
     "open_input",
     "read_bytes",
+    "remove",
     "remove_spools",
     "resolved",
     "version",

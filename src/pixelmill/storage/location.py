@@ -250,6 +250,12 @@ def atomic_output(loc: Location, tmp_dir: str | None = None) -> Iterator[str]:
             remove_empty(os.path.dirname(loc.path), created)
 
 
+def remove(loc: Location) -> None:
+    """Remove a file (nothing when it is not there)."""
+    with _storage_errors(loc, "removing"):
+        loc.store.remove(loc.path)
+
+
 def remove_spools(loc: Location) -> int:
     """Remove what interrupted writes to ``loc`` left beside it (a process killed before it
     could tidy up); how many."""

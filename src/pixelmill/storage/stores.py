@@ -56,6 +56,9 @@ class Store(Protocol):
     def leftovers(self, path: str) -> list[str]:
         """Spool files that interrupted writes to ``path`` left behind."""
 
+    def remove(self, path: str) -> None:
+        """Remove the file ``path`` (nothing when it is not there)."""
+
 
 class LocalStore:
     """The local disk."""
@@ -110,6 +113,10 @@ class LocalStore:
 
     def leftovers(self, path: str) -> list[str]:
         return glob.glob(_spool_name(path, "?" * 12).replace("[", "[[]"))
+
+    def remove(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
 
 
 class FsspecStore:
@@ -169,6 +176,10 @@ class FsspecStore:
 
     def leftovers(self, path: str) -> list[str]:
         return []  # object stores receive whole files
+
+    def remove(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(path)
 
     @property
     def atomic_put(self) -> bool:

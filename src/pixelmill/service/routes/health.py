@@ -1,15 +1,21 @@
-"""``/healthz`` (the process answers) and ``/readyz`` (jobs would run: the job database answers
-and a worker has lately said that it is alive)."""
+"""``/healthz`` (the process answers), ``/readyz`` (jobs would run: the job database answers
+and a worker has lately said that it is alive), and ``/``, which leads to the API's docs."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from pixelmill.service.deps import Shared
 from pixelmill.service.views import Healthy, Ready
 
 router = APIRouter(tags=["health"])
+
+
+@router.get("/", include_in_schema=False)
+def index() -> RedirectResponse:
+    """The API's documentation (OpenAPI, at /docs)."""
+    return RedirectResponse("/docs")
 
 
 @router.get("/healthz")

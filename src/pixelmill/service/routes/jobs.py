@@ -16,9 +16,10 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
 
-from pixelmill import storage
+from pixelmill import codecs, storage
+from pixelmill.config import Settings
 from pixelmill.engine import output_suffix
-from pixelmill.errors import LimitError, UsageError
+from pixelmill.errors import InputError, LimitError, UsageError
 from pixelmill.jobs.queue import FINAL, STATES, Job
 from pixelmill.pipeline import Pipeline
 from pixelmill.review.intake import withheld
@@ -44,7 +45,7 @@ WAIT_POLL = 0.2
 """Seconds between looks at a job during a long poll."""
 State = Literal[STATES]  # type: ignore[valid-type]
 REFUSALS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Refused} for status in (400, 401, 404, 409, 413, 422, 429, 503)
+    status: {"model": Refused} for status in (400, 401, 404, 409, 413, 415, 422, 429, 503)
 }
 IMAGE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
@@ -94,6 +95,7 @@ def upload(shared: Shared, key: Caller, area: CallerArea,
     limit = min(settings.max_bytes, settings.max_upload_bytes,
                 (key and key.max_bytes) or settings.max_bytes)  # fmt: skip
     _save(file, target, limit, settings.tmp_dir)
+    _check_image(target, settings)
     return job_view(_queue(shared, area, target, parsed, None, priority=priority,
                            key=idempotency_key, webhook=webhook,
                            owner=key and key.name, dataset=dataset))  # fmt: skip
@@ -129,10 +131,12 @@ def cancel(job: OwnedJob, shared: Shared) -> JobView:
     return job_view(shared.queue.cancel(job.id))
 
 
-@router.get("/jobs/{job_id}/output", response_class=FileResponse, responses=IMAGE)
+@router.api_route("/jobs/{job_id}/output", methods=["GET", "HEAD"], response_class=FileResponse,
+                  responses=IMAGE)  # fmt: skip
 def output(job: OwnedJob, shared: Shared) -> Any:
-    """The output of a job that succeeded, unless a quality gate holds it for review (until a
-    reviewer approves it) or a reviewer rejected it: ``409`` with the reason."""
+    """The output of a job that succeeded (``HEAD``: its type and length alone), unless a
+    quality gate holds it for review (until a reviewer approves it) or a reviewer rejected it:
+    ``409`` with the reason."""
     if job.state != "succeeded":
         raise HTTPException(409, {"kind": "state", "message": f"job {job.id} is {job.state}"})
     if (held := shared.reviews.held(job_id=job.id)) is not None:
@@ -176,6 +180,19 @@ def _queue(shared: Shared, area: Area, source: Location, pipeline: Pipeline,
         spec["dataset"] = {"name": dataset, "owner": options.get("owner") or ""}
     return shared.queue.submit(spec, job_id=job_id, max_attempts=shared.settings.job_attempts,
                                **options)  # fmt: skip
+
+
+def _check_image(target: Location, settings: Settings) -> None:
+    """Refuse an upload that is not an image pixelmill reads (``415``) or is past the limits
+    (``413``), from its header, before a job is queued on it; the file is removed."""
+    try:
+        with codecs.open_source(target, settings):
+            pass
+    except (InputError, LimitError) as exc:
+        storage.remove(target)
+        if isinstance(exc, LimitError):
+            raise
+        raise HTTPException(415, {"kind": "input", "message": str(exc)}) from None
 
 
 def _save(upload: UploadFile, target: Location, limit: int, tmp_dir: str | None) -> None:
