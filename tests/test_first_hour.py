@@ -8,7 +8,6 @@ import json
 import logging
 from importlib.resources import files
 
-import httpx
 import pytest
 import pyvips
 from conftest import photo
@@ -27,7 +26,7 @@ SAMPLE = str(files("pixelmill") / "data" / "sample.jpg")
 def test_submit_round_trips_the_sample_through_serve(tmp_path, processes, cli,  # noqa: F811
                                                      monkeypatch) -> None:  # fmt: skip
     data = tmp_path / "data"
-    server, base = serve(processes, "serve", free_port(), data, "--workers", "1")
+    _, base = serve(processes, "serve", free_port(), data, "--workers", "1")
     monkeypatch.chdir(tmp_path)
     status, _, err = cli("submit", SAMPLE, "-p", "resize:fit:100/encode:webp", "--server", base)
     assert status == 0, err
