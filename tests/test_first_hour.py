@@ -78,7 +78,8 @@ def test_head_on_an_output_and_the_index_and_the_access_log(client) -> None:
     got = made.get(f"/v1/jobs/{job['id']}/output")
     access, lines = logging.getLogger("pixelmill.access"), Lines()
     access.addHandler(lines)
-    level, access.level = access.level, logging.INFO
+    level = access.level
+    access.setLevel(logging.INFO)
     try:
         head = made.head(f"/v1/jobs/{job['id']}/output")
     finally:
