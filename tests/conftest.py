@@ -220,3 +220,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     with postgres_schema() as url:
         yield url
+
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests run on PostgreSQL (a ``postgresql`` parameter) with ``postgres``, so a
+    quick local run can leave them out with the browser ones: ``pytest -m "not browser and not
+    postgres"``."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {}).values()
+        if any(isinstance(value, str) and value == "postgresql" for value in params):
+            item.add_marker(pytest.mark.postgres)

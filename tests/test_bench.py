@@ -59,6 +59,7 @@ def test_bench_ranks_pipelines_by_quality_against_the_ground_truth(report) -> No
         assert row["mp_per_s"] > 0 and row["bytes"] > 0
 
 
+@pytest.mark.browser
 def test_the_report_opens_in_chromium_with_tables_plots_and_crops(report, tmp_path) -> None:
     from playwright.sync_api import sync_playwright
 

@@ -178,6 +178,7 @@ def thumbnail(value: int) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(image.jpegsave_buffer(Q=80)).decode()
 
 
+@pytest.mark.browser
 def test_the_report_opens_in_chromium_with_a_plot_and_examples_per_drifting_test(tmp_path):
     from playwright.sync_api import sync_playwright
 

@@ -26,6 +26,7 @@ from pixelmill.review import Reviews
 from pixelmill.review.accounts import Reviewers
 from pixelmill.review.calibrate import calibrate
 
+pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery"
 SAMPLE = pyvips.Image.new_from_file(str(files("pixelmill") / "data" / "sample.jpg"))
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "images"

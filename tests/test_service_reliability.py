@@ -152,6 +152,7 @@ WORK = "sharpen:3/resize:fit:512/encode:png"
 """A fraction of a second on the 1500×1500 photo: 30 jobs keep two workers busy for seconds."""
 
 
+@pytest.mark.postgres
 @pytest.mark.timeout(180)
 def test_no_job_is_lost_when_the_api_and_the_database_restart(tmp_path, processes) -> None:
     """30 jobs on PostgreSQL; while they run, the API is killed (SIGKILL), the database is shut

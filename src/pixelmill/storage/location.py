@@ -29,6 +29,10 @@ SPOOL_IN_MEMORY = 64 * 1024**2
 """Bytes of a streamed-only source kept in memory before its copy moves to a file."""
 
 
+EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure",
+          "abfss": "azure", "dropbox": "dropbox"}  # fmt: skip
+"""The pixelmill extra that installs each storage's fsspec package."""
+
 @dataclass(frozen=True)
 class Location:
     """A file or folder: an absolute local path, or a URL that fsspec resolves (chained URLs
@@ -49,7 +53,14 @@ class Location:
             options["allow_redirects"] = False
         try:
             return fsspec.core.url_to_fs(self.url, **options)
-        except (ImportError, ValueError) as exc:
+        except ImportError:
+            protocol = self.url.split("://", 1)[0]
+            extra = EXTRAS.get(protocol)
+            how = (f"pip install 'pixelmill[{extra}]'" if extra
+                   else "install the fsspec package for it")  # fmt: skip
+            raise StorageError(f"{self.url}: storage {protocol!r} needs a package that is not "
+                               f"installed: {how}") from None  # fmt: skip
+        except ValueError as exc:
             protocol = self.url.split("://", 1)[0]
             raise StorageError(
                 f"{self.url}: storage {protocol!r} is not available: {exc}"
