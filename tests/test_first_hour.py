@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from importlib.resources import files
+from pathlib import Path
 
 import pytest
 import pyvips
@@ -111,3 +112,25 @@ def test_the_commands_say_what_they_do(cli, tmp_path, monkeypatch) -> None:
     status, out, _ = cli("run", "--help")
     assert "Without -p" in out and "pixelmill run photo.heic photo.jpg" in out
     assert json.loads(cli("formats", "--json")[1])[0]["format"] == "jpeg"
+
+
+def test_the_readmes_python_snippet_runs_as_written(tmp_path, cli, monkeypatch) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    start = readme.index("```python", readme.index("From Python, after")) + len("```python")
+    snippet = readme[start : readme.index("```", start)]
+    monkeypatch.chdir(tmp_path)
+    assert cli("sample", "photo.jpg")[0] == 0
+    exec(compile(snippet, "README.md", "exec"), {})  # noqa: S102  (our own README)
+    assert (tmp_path / "photo.avif").exists() and (tmp_path / "out" / "photo.png").exists()
+
+
+def test_hints_name_only_what_this_build_writes(tmp_path, cli) -> None:
+    photo(40, 30, bands=4).pngsave(str(tmp_path / "alpha.png"))
+    status, _, err = cli("run", tmp_path / "alpha.png", tmp_path / "out.jpg")
+    assert status == 2 and "flatten" in err and "png" in err and "jxl" in err
+    assert "heic" not in err  # this build cannot write it
+
+
+def test_a_missing_storage_package_names_the_extra(cli) -> None:
+    status, _, err = cli("info", "gs://bucket/photo.jpg")
+    assert status == 5 and "pip install 'pixelmill[gcs]'" in err
