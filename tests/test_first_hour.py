@@ -27,7 +27,7 @@ SAMPLE = str(files("pixelmill") / "data" / "sample.jpg")
 def test_submit_round_trips_the_sample_through_serve(tmp_path, processes, cli,  # noqa: F811
                                                      monkeypatch) -> None:  # fmt: skip
     data = tmp_path / "data"
-    _, base = serve(processes, "serve", free_port(), data, "--workers", "1")
+    server, base = serve(processes, "serve", free_port(), data, "--workers", "1")
     monkeypatch.chdir(tmp_path)
     status, _, err = cli("submit", SAMPLE, "-p", "resize:fit:100/encode:webp", "--server", base)
     assert status == 0, err
@@ -43,6 +43,11 @@ def test_submit_round_trips_the_sample_through_serve(tmp_path, processes, cli,  
     status, _, err = cli("submit", SAMPLE, "--server", f"http://127.0.0.1:{free_port()}")
     assert status == 2 and "is pixelmill serve running there" in err
     assert not (tmp_path / "x.png").exists()
+    server.terminate()
+    server.wait(30)
+    log = server.log.read_text()
+    assert '"logger": "pixelmill.access"' in log and '"key": null' in log
+    assert '"message": "shutting down"' in log and "went back to the queue" in log
 
 
 @pytest.fixture
