@@ -227,8 +227,16 @@ MAX_PIXELS = 4_000_000
 MAX_BYTES = 1_000_000
 """The service's limit of file sizes in the bad inputs' test."""
 REFUSED = {"empty.png": (400, "usage", "the upload is empty"),
-           "oversized.jpg": (413, "limit", "over the limit")}  # fmt: skip
-"""Uploads the API refuses itself: status, error kind and words of the message."""
+           "oversized.jpg": (413, "limit", "over the limit"),
+           "header-only.jpg": (415, "input", "premature end of JPEG"),
+           "random.jpg": (415, "input", "not a recognised image format"),
+           "text.jpg": (415, "input", "text file, not an image"),
+           "bitmap.png": (415, "input", "BMP data is corrupt or truncated"),
+           "no-width.png": (415, "input", "no-width.png"),
+           "claims-huge.png": (413, "limit", "(max_pixels)"),
+           "bomb.png": (413, "limit", "9,000,000 pixels is over the limit")}  # fmt: skip
+"""Uploads the API refuses itself, from the file's header, before a job is queued: status,
+error kind and words of the message (the same files from the storage fail in their jobs)."""
 
 
 def bad_inputs(folder: Path) -> dict[str, tuple[bytes, str, str]]:
@@ -261,7 +269,7 @@ def test_a_hundred_bad_inputs_fail_with_their_reason_and_no_worker_dies(
 ) -> None:
     """100 bad inputs of a dozen kinds, half uploaded and half already in the storage, to
     ``pixelmill serve --workers 2`` on SQLite, with low limits so a decompression bomb is cheap.
-    The API refuses the empty and the oversized uploads with a clear 4xx; every other job fails
+    The API refuses the uploads whose header is wrong with a clear 4xx; every other job fails
     at its first attempt (not retried, not dead) with its reason. Both workers live on, a good
     job afterwards succeeds, and no output, whole or partial, is left by the bad ones."""
     data = tmp_path / "data"
