@@ -14,7 +14,7 @@ from pixelmill.datasets import Store
 from pixelmill.errors import MissingError, UsageError
 from pixelmill.review import Reviews
 from pixelmill.review.agreement import cohen, fleiss
-from pixelmill.review.calibrate import calibrate
+from pixelmill.review.calibrate import best, calibrate
 from pixelmill.review.schema import verdicts
 
 
@@ -40,7 +40,7 @@ def test_queues_are_configured_and_checked(reviews) -> None:
     assert reviews.configure("faces", instructions="# hi").labels == made.labels  # kept
     for bad in ({"labels": [f"l{i}" for i in range(10)]}, {"reviewers": 0},
                 {"on_reject": "explode"}, {"on_reject": "rerun:nonsense"}, {"sample": 2},
-                {"labels": ["no spaces"]}):  # fmt: skip
+                {"labels": ["no spaces"]}, {"sample_pipeline": "nonsense"}):  # fmt: skip
         with pytest.raises(UsageError):
             reviews.configure("faces", **bad)
     with pytest.raises(UsageError):
@@ -177,6 +177,36 @@ def test_concurrent_claims_never_share_an_item(reviews, database_url) -> None:
     assert not errors and len(set(got)) == 8
 
 
+def test_verdicts_given_at_once_decide_the_item_and_count_once(reviews, database_url) -> None:
+    reviews.configure("pair", reviewers=2)
+    ids = fill(reviews, "pair", 10)
+    refused, errors = [], []
+    people = [Reviews(database_url) for _ in range(3)]
+
+    def judge(other: Reviews, name: str, item: int, barrier: threading.Barrier) -> None:
+        barrier.wait()
+        try:
+            other.judge(item, name, "approved")
+        except UsageError:
+            refused.append(item)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    for item in ids:  # ann twice (a double click), bob once, all at the same moment
+        barrier = threading.Barrier(3)
+        threads = [threading.Thread(target=judge, args=(other, name, item, barrier))
+                   for other, name in zip(people, ("ann", "ann", "bob"), strict=True)]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    for other in people:
+        other.close()
+    assert not errors and sorted(refused) == ids
+    assert [reviews.item(item).state for item in ids] == ["approved"] * len(ids)
+    assert [len(reviews.verdicts(item)) for item in ids] == [2] * len(ids)
+
+
 def test_agreement_matches_textbook_values(reviews) -> None:
     # Fleiss (1971) as worked on Wikipedia: 10 items, 14 raters, 5 categories: kappa 0.210
     table = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0],
@@ -203,16 +233,26 @@ def test_calibrate_finds_the_threshold_people_agree_with(reviews) -> None:
     values = [0.80, 0.84, 0.86, 0.88, 0.90, 0.91, 0.93, 0.95, 0.97, 0.99]
     for i, value in enumerate(values):
         item = reviews.push("q", key=str(i), origin="flag", source_uri="/a", qc=[{
-            "outcome": "flag", "values": {"ssim": value, "mystery": value},
-            "gates": ["ssim>=0.95"], "failed": []}])[0]  # fmt: skip
+            "outcome": "flag", "values": {"ssim": value, "mystery": value, "grain": 1 - value},
+            "gates": ["ssim>=0.95", "grain<=0.05"], "failed": []}])[0]  # fmt: skip
         reviews.judge(item.id, "ann", "approved" if value >= 0.9 else "rejected")
     found = {t.metric: t for t in calibrate(reviews.decided("q"))}
-    assert set(found) == {"ssim"}  # an unknown metric's direction is unknown
+    assert set(found) == {"ssim", "grain"}  # mystery: no gate says which way is better
+    assert found["grain"].gate == "grain<=0.1" and found["grain"].f1 == 1.0  # 0.09999…
     ssim = found["ssim"]
-    assert ssim.gate == "ssim>=0.9" and ssim.precision == ssim.recall == ssim.f1 == 1.0
+    assert ssim.gate == "ssim>=0.9" and ssim.threshold == 0.9
+    assert ssim.precision == ssim.recall == ssim.f1 == 1.0
     assert (ssim.n, ssim.rejected, ssim.agreement) == (10, 4, 1.0)
     noisy = reviews.push("q", key="noise", origin="flag", source_uri="/a", qc=[{
         "outcome": "flag", "values": {"ssim": 0.98}, "gates": [], "failed": []}])[0]
     reviews.judge(noisy.id, "ann", "rejected")
     ssim = {t.metric: t for t in calibrate(reviews.decided("q"))}["ssim"]
     assert ssim.gate == "ssim>=0.9" and ssim.recall == pytest.approx(0.8)
+
+
+def test_calibrated_gates_are_short_and_face_the_right_way() -> None:
+    assert best("ssim", [(0.93123456, False), (0.5, True)], True).gate == "ssim>=0.9312"
+    closer = best("ssim", [(0.93123456, False), (0.93121, True), (0.5, True)], True)
+    assert closer.gate == "ssim>=0.93123"  # 0.9312 would pass 0.93121
+    noise = best("noise", [(1.0, False), (2.0, False), (5.0, True), (6.0, True)], False)
+    assert noise.gate == "noise<=2" and noise.f1 == 1.0 and noise.agreement == 1.0

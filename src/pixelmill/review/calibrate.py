@@ -26,6 +26,8 @@ class Threshold:
     """The gate on one metric that best agrees with the reviewers."""
 
     metric: str
+    threshold: float
+    """The value where the gate starts to fail items, rounded as in :attr:`gate`."""
     gate: str
     """e.g. ``ssim>=0.9312``: passes what reviewers would approve."""
     precision: float
@@ -83,8 +85,9 @@ def best(metric: str, pairs: Sequence[tuple[float, bool]], higher: bool) -> Thre
         agreement = float(np.mean(fails == rejected))
         scored.append((f1, agreement, -sign * threshold, float(threshold), precision, recall))
     f1, agreement, _, threshold, precision, recall = max(scored)
-    gate = f"{metric}{'>=' if higher else '<='}{number(_rounded(threshold, values, higher))}"
-    return Threshold(metric, gate, precision, recall, f1, agreement, len(values),
+    threshold = _rounded(threshold, values, higher)
+    gate = f"{metric}{'>=' if higher else '<='}{number(threshold)}"
+    return Threshold(metric, threshold, gate, precision, recall, f1, agreement, len(values),
                      int(rejected.sum()))  # fmt: skip
 
 

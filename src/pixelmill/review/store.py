@@ -4,10 +4,11 @@ judged and undone, on SQLite and PostgreSQL alike (SQLAlchemy Core); see
 
 Claims are serialised per queue: on PostgreSQL by locking the queue's row, on SQLite by the
 write lock ``BEGIN IMMEDIATE`` takes, so two reviewers asking at once never get one item that
-wants one verdict. Verdicts are only ever inserted; an item's *standing* verdicts are its
-approvals and rejections that no ``undo`` row names. Each verdict, and each decision, is also
-recorded as an event of the item in its dataset (after the verdict's own transaction: a dataset
-that cannot be written never loses a verdict).
+wants one verdict; verdicts on one item are serialised by locking its row, so two given at
+once each count the other's. Verdicts are only ever inserted; an item's *standing* verdicts are
+its approvals, rejections and skips that no ``undo`` row names. Each verdict, and each
+decision, is also recorded as an event of the item in its dataset (after the verdict's own
+transaction: a dataset that cannot be written never loses a verdict).
 """
 
 from __future__ import annotations
@@ -172,7 +173,8 @@ class Reviews:
                 raise UsageError(f"queue {name}: sample {sample}; give a share from 0 to 1")
             changes["sample"] = float(sample)
         if sample_pipeline is not None:
-            changes["sample_pipeline"] = str(Pipeline.parse(sample_pipeline)) or None
+            changes["sample_pipeline"] = _pipeline(sample_pipeline, f"queue {name}: sample "
+                                                   "pipeline") or None
         self.ensure(name)
         if changes:
             with writing(self.engine) as db:
@@ -349,7 +351,7 @@ class Reviews:
         if seconds is not None and not 0 <= seconds < 1e7:
             seconds = None
         with writing(self.engine) as db:
-            item = self._item(db, item_id)
+            item = self._item(db, item_id, lock=True)
             queue = _queue(db.execute(sa.select(queues).where(queues.c.name == item.queue))
                            .first() or _missing(item.queue))  # fmt: skip
             if unknown := [label for label in labels if label not in queue.labels]:
@@ -401,11 +403,11 @@ class Reviews:
                 .order_by(standing.c.id.desc()).limit(1)).first()  # fmt: skip
             if last is None:
                 return None
+            item = self._item(db, last.item_id, lock=True)
             now = self.clock()
             db.execute(verdicts.insert().values(
                 item_id=last.item_id, queue=queue, reviewer=reviewer, verdict="undo",
                 labels=[], note="", undoes=last.id, at=now))  # fmt: skip
-            item = self._item(db, last.item_id)
             reopened = item.state != "open"
             if reopened:
                 db.execute(items.update().where(items.c.id == item.id).values(
@@ -480,10 +482,10 @@ class Reviews:
     # internals
 
     def _lock(self, db: Connection, queue: str) -> int:
-        """Serialise claims on ``queue`` (PostgreSQL: its row locked); its reviewers per
-        item."""
+        """Serialise claims on ``queue`` (PostgreSQL: its row locked; SQLAlchemy leaves FOR
+        UPDATE out on SQLite, whose write lock serialises already); its reviewers per item."""
         query = sa.select(queues.c.reviewers).where(queues.c.name == queue)
-        wanted = db.execute(query.with_for_update() if self.postgres else query).scalar()
+        wanted = db.execute(query.with_for_update()).scalar()
         if wanted is None:
             _missing(queue)
         return int(wanted)
@@ -494,8 +496,11 @@ class Reviews:
         db.execute(claims.insert().values(item_id=item_id, reviewer=reviewer, at=self.clock(),
                                           expires=expires))  # fmt: skip
 
-    def _item(self, db: Connection, item_id: int) -> Item:
-        row = db.execute(sa.select(items).where(items.c.id == item_id)).first()
+    def _item(self, db: Connection, item_id: int, *, lock: bool = False) -> Item:
+        """The item; with ``lock``, its row locked until the transaction ends (as
+        :meth:`_lock`), so that two verdicts given at once each count the other's."""
+        query = sa.select(items).where(items.c.id == item_id)
+        row = db.execute(query.with_for_update() if lock else query).first()
         if row is None:
             raise MissingError(f"no review item {item_id}")
         return _item(row)
@@ -555,10 +560,16 @@ def _action(text: str) -> str:
     kind, _, pipeline = text.partition(":")
     if kind != "rerun" or not pipeline:
         raise UsageError(f"on_reject {text!r}: give nothing, withhold or rerun:PIPELINE")
+    return f"rerun:{_pipeline(pipeline, f'on_reject {text!r}')}"
+
+
+def _pipeline(text: str, what: str) -> str:
+    """``text`` parsed and written back the pipeline grammar's way; a usage error naming
+    ``what`` when it does not parse."""
     try:
-        return f"rerun:{Pipeline.parse(pipeline)}"
+        return str(Pipeline.parse(text))
     except PipelineError as exc:
-        raise UsageError(f"on_reject {text!r}: {exc}") from None
+        raise UsageError(f"{what} {text!r}: {exc}") from None
 
 
 def _missing(queue: str) -> Any:
