@@ -99,8 +99,8 @@ class LocalStore:
         spool = _spool_name(path, token)
         created, tries = None, 3
         while True:
-            created = _make_folders(os.path.dirname(spool)) or created
-            try:
+            try:  # a parallel run may remove a parent while it is being made, or after
+                created = _make_folders(os.path.dirname(spool)) or created
                 with open(spool, "xb"):
                     return spool, created
             except FileNotFoundError:
