@@ -123,20 +123,26 @@ def test_a_reviewer_reaches_nothing_of_a_queue_she_is_not_given(app) -> None:
     assert judged.status_code == 404
 
 
-def test_verdicts_need_the_csrf_token_and_answer_the_next_item(app) -> None:
+def test_verdicts_need_the_csrf_token_and_answer_the_next_item(app, tmp_path) -> None:
     client, reviews, ids = app
     sign_in(client)
     token = csrf_of(client)
     item = client.get("/review/faces/next").json()["item"]
     assert item["id"] == ids["faces"] and item["sizes"]["source"] == [400, 300]
+    second = reviews.push("faces", key="k-c", origin="push",
+                          source_uri=str(tmp_path / "b.jpg"))[0]  # fmt: skip
     path = f"/review/faces/items/{item['id']}/verdict"
     body = {"verdict": "rejected", "labels": ["artefacts"], "note": "halo", "seconds": 3.5}
     assert client.post(path, json=body).status_code == 403
     assert client.post(path, json=body, headers={"X-CSRF-Token": "x" * 43}).status_code == 403
     assert reviews.verdicts(item["id"]) == []
     answer = client.post(path, json=body, headers={"X-CSRF-Token": token})
-    assert answer.status_code == 200 and answer.json() == {"decided": "rejected", "rerun": None,
-                                                           "item": None}  # fmt: skip
+    assert answer.status_code == 200
+    found = answer.json()
+    assert (found["decided"], found["rerun"], found["item"]["id"]) == ("rejected", None, second.id)
+    assert found["item"]["output"] is None and "output" not in found["item"]["sizes"]
+    assert (found["counts"]["waiting"], found["counts"]["in_review"], found["counts"]["done"]) == (
+        0, 1, 1)
     stored = reviews.verdicts(item["id"])[0]
     assert (stored["reviewer"], stored["labels"], stored["note"], stored["seconds"]) == (
         "ann", ["artefacts"], "halo", 3.5)
@@ -184,3 +190,63 @@ def test_metrics_count_the_items_and_the_agreement(app) -> None:
     assert 'pixelmill_review_items{queue="faces",state="waiting"} 1.0' in text
     assert 'pixelmill_review_items{queue="pair",state="done"} 3.0' in text
     assert 'pixelmill_review_agreement{label="",queue="pair",statistic="cohen"}' in text
+
+
+def test_the_next_item_shows_its_qc_values_against_their_gates(app, tmp_path) -> None:
+    client, reviews, _ = app
+    sign_in(client)
+    token = csrf_of(client)
+    first = client.get("/review/faces/next").json()["item"]
+    client.post(f"/review/faces/items/{first['id']}/verdict", json={"verdict": "approved"},
+                headers={"X-CSRF-Token": token})  # fmt: skip
+    assert client.get("/review/faces/next").status_code == 204  # nothing left
+    qc = [{"outcome": "flag", "values": {"ssim": 0.93, "ssimulacra2": 62.5, "psnr": 31.0},
+           "gates": ["ssim>=0.9", "ssimulacra2>=70"], "failed": ["ssimulacra2>=70"]}]
+    reviews.push("faces", key="k-qc", origin="flag", source_uri=str(tmp_path / "a.jpg"), qc=qc,
+                 pipeline="blur:1/qc:ssim>=0.9:ssimulacra2>=70", reason="qc flag")  # fmt: skip
+    item = client.get("/review/faces/next").json()["item"]
+    gates = {g["metric"]: (g["value"], g["op"], g["threshold"], g["failed"]) for g in item["gates"]}
+    assert gates == {"ssim": (0.93, ">=", 0.9, False), "ssimulacra2": (62.5, ">=", 70.0, True),
+                     "psnr": (31.0, None, None, False)}  # measured without a gate
+    assert item["pipeline"].startswith("blur:1") and item["reason"] == "qc flag"
+    assert [v["verdict"] for v in item["verdicts"]] == []
+
+
+def test_a_rejection_reruns_the_job_or_the_source(app, tmp_path) -> None:
+    client, reviews, ids = app
+    shared = client.app.state.service
+    reviews.configure("faces", on_reject="rerun:resize:fit:100")
+    job = shared.queue.submit({"source": str(tmp_path / "a.jpg"), "pipeline": "blur:1",
+                               "destination": str(tmp_path / "out" / "a.jpg")},
+                              owner="partner", max_attempts=1)  # fmt: skip
+    held = reviews.push("faces", key=f"job:{job.id}", origin="flag", job_id=job.id,
+                        source_uri=str(tmp_path / "a.jpg"))[0]  # fmt: skip
+    sign_in(client)
+    token = csrf_of(client)
+    reruns = {}
+    for item_id in (ids["faces"], held.id):
+        answer = client.post(f"/review/faces/items/{item_id}/verdict",
+                             json={"verdict": "rejected"}, headers={"X-CSRF-Token": token})
+        assert answer.status_code == 200 and answer.json()["decided"] == "rejected"
+        reruns[item_id] = shared.queue.get(answer.json()["rerun"])
+    copy = reruns[held.id]
+    assert copy.id != job.id and copy.owner == "partner"
+    assert copy.spec == {**job.spec, "pipeline": "resize:fit:100"}
+    assert copy.max_attempts == shared.settings.job_attempts
+    fresh = reruns[ids["faces"]]
+    assert fresh.owner is None and fresh.spec["source"] == str(tmp_path / "a.jpg")
+    assert fresh.spec["pipeline"] == "resize:fit:100" and "dataset" not in fresh.spec
+    assert fresh.spec["destination"] == shared.root.child(f"outputs/{fresh.id}/a.jpg").url
+
+
+def test_signing_out_ends_the_session(app) -> None:
+    client, _, _ = app
+    sign_in(client)
+    token = csrf_of(client)
+    assert client.post("/review/logout", data={"csrf": "forged"}).status_code == 403
+    assert client.get("/review/faces/next").status_code == 200  # still signed in
+    cookie = client.cookies.get(COOKIE)
+    out = client.post("/review/logout", data={"csrf": token}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/review/login"
+    client.cookies.set(COOKIE, cookie, domain="testserver", path="/review")  # replayed
+    assert client.get("/review/faces/next").status_code == 401

@@ -136,7 +136,8 @@ def test_a_reviewer_judges_with_the_keyboard(tmp_path, processes, browser) -> No
     page.click("a[href='/review/faces']")
     showing(page, ids[0])
     assert "halos" in page.inner_text(".instructions")
-    assert "ssim>=0.9" in page.inner_text("#gates") and "0.8000" in page.inner_text("#gates")
+    gate = page.locator("#gates tbody tr.failed")  # the value against its threshold, failed
+    assert gate.inner_text().split() == ["ssim", "0.8000", ">=", "0.9", "✗"]
     settled(page)
     page.keyboard.press("?")
     assert page.is_visible("#help")
@@ -152,6 +153,7 @@ def test_a_reviewer_judges_with_the_keyboard(tmp_path, processes, browser) -> No
                            ".dataset.complete || ''; const found = url.match(/width=([0-9.]+)/);"
                            " return found && Number(found[1]) < 0.5; }")  # fmt: skip
     page.keyboard.press("ArrowLeft")
+    page.click("button[aria-label='pan up']")
     page.mouse.move(box["x"] + 300, box["y"] + 300)
     page.mouse.down()
     page.mouse.move(box["x"] + 200, box["y"] + 250)
@@ -167,6 +169,9 @@ def test_a_reviewer_judges_with_the_keyboard(tmp_path, processes, browser) -> No
     page.keyboard.press("]")
     page.keyboard.press("]")
     assert page.input_value("#split") == "60"
+    page.focus("#split")  # the range input takes its arrows; the other keys still work
+    page.keyboard.press("ArrowRight")
+    assert page.input_value("#split") == "61"
     page.keyboard.press("0")
     settled(page)
     page.screenshot(path=str(shots / "review-slider.png"))
@@ -212,7 +217,8 @@ def test_a_reviewer_judges_with_the_keyboard(tmp_path, processes, browser) -> No
     store.close()
 
 
-def test_two_reviewers_at_once_get_different_items(tmp_path, processes, browser) -> None:  # noqa: F811
+def test_two_reviewers_at_once_get_different_items(
+        tmp_path, processes, browser) -> None:  # noqa: F811  # fmt: skip
     data = tmp_path / "data"
     ids = prepare(data, items=2, reviewers=("ann", "bob"))
     _, base = serve(processes, "serve", free_port(), data, "--workers", "0")

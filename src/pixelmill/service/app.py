@@ -9,10 +9,11 @@ JSON body ``{"detail": {"kind": …, "message": …}}`` with a 4xx status (503 w
 database is unreachable).
 
 The review app (:mod:`pixelmill.service.routes.review`) lives at ``/review``, for reviewers
-who sign in with a password; API keys do not open it. Once an API key exists, ``/v1`` wants one (see :mod:`pixelmill.service.auth`), each key's rate
-and upload limits apply, and each key sees its own jobs and files alone. Request bodies are
-refused from their ``Content-Length`` before they are read, or as soon as they pass their
-limit when it is not given: ``max_upload_bytes`` for uploads, a mebibyte for anything else.
+who sign in with a password; API keys do not open it. Once an API key exists, ``/v1`` wants
+one (see :mod:`pixelmill.service.auth`), each key's rate and upload limits apply, and each key
+sees its own jobs and files alone. Request bodies are refused from their ``Content-Length``
+before they are read, or as soon as they pass their limit when it is not given:
+``max_upload_bytes`` for uploads, a mebibyte for anything else.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ keyboard on server-rendered pages (Jinja2) driven by one small script, nothing t
 - Pages: ``/review/login``, ``/review`` (her queues), ``/review/{queue}`` (the review screen,
   on the next item she gets). JSON under ``/review/{queue}/…``: the next item, a verdict (which
   answers the next item: one round trip per key press), an undo, and regions of an item's
-  images cut from their pyramids (:mod:`pixelmill.review.images`).
+  images cut from their pyramids (:mod:`pixelmill.review.images`). What an item shows, and the
+  job a rejection reruns, are in :mod:`pixelmill.service.review_items`.
 - Sessions are cookies (``HttpOnly``, ``Secure``, ``SameSite=Strict``, path ``/review``);
   every write carries a CSRF token: the sign-in form a double-submit cookie, the rest the
   session's token in ``X-CSRF-Token``. API keys do not open these pages, and sessions do not
@@ -16,8 +17,8 @@ keyboard on server-rendered pages (Jinja2) driven by one small script, nothing t
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
-import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -34,8 +35,9 @@ from pixelmill.errors import MissingError, UsageError
 from pixelmill.review import Item, Reviews
 from pixelmill.review.accounts import SESSION, Session, SignInRefused
 from pixelmill.review.images import MAX_SIDE
-from pixelmill.review.store import Queue
+from pixelmill.review.store import Counts, Queue
 from pixelmill.service.deps import Shared
+from pixelmill.service.review_items import rerun, view
 
 COOKIE = "pm_review"
 LOGIN_COOKIE = "pm_login_csrf"
@@ -116,7 +118,7 @@ def login(request: Request, shared: Shared, name: Annotated[str, Form(max_length
         status = 429 if exc.retry_after else 401
         page = _login(request, str(exc), status)
         if exc.retry_after:
-            page.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+            page.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
         return page
     answer = _redirect("/review")
     answer.set_cookie(COOKIE, session.token, max_age=int(SESSION), path="/review",
@@ -151,7 +153,7 @@ def screen(request: Request, queue: str, shared: Shared, session: SignedIn) -> R
         return _redirect("/review/login")
     found = _queue(shared.reviews, session, queue)
     item = _claim(shared, found, session)
-    counts = dict(shared.reviews.queues([found.name]))[found]
+    counts = _counts(shared.reviews, found)
     state = {"queue": found.name, "labels": list(found.labels), "item": item,
              "max_side": MAX_SIDE}  # fmt: skip
     return _page(request, "screen.html", session, queue=found, counts=counts, state=state,
@@ -161,22 +163,27 @@ def screen(request: Request, queue: str, shared: Shared, session: SignedIn) -> R
 @router.get("/{queue}/next")
 def next_item(queue: str, shared: Shared, session: Reader) -> Response:
     """The item she judges now (her claim renewed), or 204."""
-    item = _claim(shared, _queue(shared.reviews, session, queue), session)
-    return _json({"item": item}) if item else Response(status_code=204, headers=HEADERS)
+    found = _queue(shared.reviews, session, queue)
+    item = _claim(shared, found, session)
+    if item is None:
+        return Response(status_code=204, headers=HEADERS)
+    return _json({"item": item, "counts": _counts(shared.reviews, found).to_json()})
 
 
 @router.post("/{queue}/items/{item_id}/verdict")
-def verdict(queue: str, item_id: ItemId, body: Verdict, shared: Shared, session: Writer) -> Response:
+def verdict(queue: str, item_id: ItemId, body: Verdict, shared: Shared,
+            session: Writer) -> Response:  # fmt: skip
     """Record her verdict, run what a decision sets off, and answer the next item."""
     found = _queue(shared.reviews, session, queue)
     _item(shared.reviews, found, item_id)
     decision = shared.reviews.judge(item_id, session.reviewer.name, body.verdict, body.labels,
                                     body.note, body.seconds)  # fmt: skip
-    rerun = None
+    job = None
     if decision.action and decision.action.startswith("rerun:"):
-        rerun = _rerun(shared, decision.item, decision.action.removeprefix("rerun:"))
-    return _json({"decided": decision.decided, "rerun": rerun,
-                  "item": _claim(shared, found, session)})  # fmt: skip
+        job = rerun(shared, decision.item, decision.action.removeprefix("rerun:"))
+    item = _claim(shared, found, session)
+    return _json({"decided": decision.decided, "rerun": job, "item": item,
+                  "counts": _counts(shared.reviews, found).to_json()})  # fmt: skip
 
 
 @router.post("/{queue}/undo")
@@ -186,7 +193,7 @@ def undo(queue: str, shared: Shared, session: Writer) -> Response:
     item = shared.reviews.undo(found.name, session.reviewer.name)
     if item is None:
         return Response(status_code=204, headers=HEADERS)
-    return _json({"item": _view(shared, item)})
+    return _json({"item": view(shared, item), "counts": _counts(shared.reviews, found).to_json()})
 
 
 @router.get("/{queue}/items/{item_id}/image/{which}")
@@ -210,45 +217,11 @@ def _claim(shared: Shared, queue: Queue, session: Session) -> dict[str, Any] | N
     upcoming += shared.reviews.upcoming(queue.name, UPCOMING)
     shared.previews.warm(uri for each in upcoming for uri in (each.source_uri, each.output_uri)
                          if uri)  # fmt: skip
-    return _view(shared, item) if item else None
+    return view(shared, item) if item else None
 
 
-def _view(shared: Shared, item: Item) -> dict[str, Any]:
-    """What the screen shows of an item."""
-    gates = []
-    for verdict in item.qc:
-        failed = set(verdict.get("failed", ()))
-        for gate in verdict.get("gates", ()):
-            metric = next((m for m in verdict.get("values", {}) if gate.startswith(m)), None)
-            gates.append({"gate": gate, "value": verdict["values"].get(metric),
-                          "failed": gate in failed})  # fmt: skip
-    sizes = {which: shared.previews.size(uri) for which, uri in
-             (("source", item.source_uri), ("output", item.output_uri)) if uri}  # fmt: skip
-    history = [{"kind": e["kind"], "verdict": e.get("verdict"), "by": e.get("by"), "at": e["at"],
-                "pipeline": e.get("pipeline"), "note": e.get("note")}
-               for e in shared.reviews.history(item)]  # fmt: skip
-    return {"id": item.id, "origin": item.origin, "reason": item.reason, "held": item.held,
-            "pipeline": item.pipeline, "source": item.source_uri.rsplit("/", 1)[-1],
-            "output": item.output_uri.rsplit("/", 1)[-1] if item.output_uri else None,
-            "sizes": sizes, "gates": gates, "dataset": item.dataset,
-            "verdicts": shared.reviews.verdicts(item.id), "history": history}  # fmt: skip
-
-
-def _rerun(shared: Shared, item: Item, pipeline: str) -> str:
-    """Queue the item again with ``pipeline``: as a copy of its job, or from its source."""
-    if item.job_id:
-        try:
-            job = shared.queue.get(item.job_id)
-        except KeyError:
-            job = None
-        if job is not None:
-            spec = {k: v for k, v in job.spec.items() if k != "id"} | {"pipeline": pipeline}
-            return shared.queue.submit(spec, owner=job.owner,
-                                       max_attempts=shared.settings.job_attempts).id  # fmt: skip
-    name = item.source_uri.rsplit("/", 1)[-1]
-    target = shared.root.child(f"outputs/review-{item.id}-{int(time.time())}/{name}")
-    spec = {"source": item.source_uri, "destination": target.url, "pipeline": pipeline}
-    return shared.queue.submit(spec, max_attempts=shared.settings.job_attempts).id
+def _counts(reviews: Reviews, queue: Queue) -> Counts:
+    return dict(reviews.queues([queue.name]))[queue]
 
 
 def _queue(reviews: Reviews, session: Session, name: str) -> Queue:

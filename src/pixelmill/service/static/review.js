@@ -56,7 +56,8 @@
   function render() {
     for (const img of Object.values(images)) place(img);
     const [w] = size();
-    $("zoom").textContent = item ? `${Math.round(scale() * window.devicePixelRatio * 100)} % of ${w} px` : "";
+    const percent = Math.round(scale() * window.devicePixelRatio * 100);
+    $("zoom").textContent = item ? `${percent} % of ${w} px` : "";
     if (mode === "slider") {
       const [pw] = paneBox();
       panes.output.style.clipPath = `inset(0 0 0 ${fraction * 100}%)`;
@@ -78,8 +79,9 @@
       if (which === "output" && !item.output) { img.hidden = true; continue; }
       img.hidden = false;
       const key = [here.l, here.t, here.w, here.h].map((v) => v.toFixed(5)).join(",");
-      const url = `${base}/items/${item.id}/image/${which}?left=${here.l.toFixed(6)}&top=${here.t.toFixed(6)}`
-        + `&width=${here.w.toFixed(6)}&height=${here.h.toFixed(6)}&size=${wanted}`;
+      const url = `${base}/items/${item.id}/image/${which}?left=${here.l.toFixed(6)}`
+        + `&top=${here.t.toFixed(6)}&width=${here.w.toFixed(6)}&height=${here.h.toFixed(6)}`
+        + `&size=${wanted}`;
       if (img.dataset.want === url) continue;
       img.dataset.want = url;
       const next = new Image(), id = item.id;
@@ -144,6 +146,12 @@
 
   function text(id, value) { $(id).textContent = value || ""; }
 
+  function count(counts) {
+    if (!counts) return;
+    const { waiting, in_review: inReview, done } = counts;
+    text("counts", `${waiting} waiting · ${inReview} in review · ${done} done`);
+  }
+
   function show(next) {
     item = next;
     labels = new Set();
@@ -163,13 +171,14 @@
     gates.replaceChildren(...item.gates.map((g) => {
       const row = document.createElement("tr");
       row.className = g.failed ? "failed" : "";
-      for (const cell of [g.gate, g.value === null ? "—" : Number(g.value).toPrecision(4)]) {
+      const value = g.value === null ? "—" : Number(g.value).toPrecision(4);
+      const gate = g.threshold === null ? "" : `${g.op} ${g.threshold}${g.failed ? " ✗" : " ✓"}`;
+      for (const cell of [g.metric, value, gate]) {
         const td = document.createElement("td"); td.textContent = cell; row.append(td);
       }
       return row;
     }));
-    const history = [...item.verdicts.map((v) => `${v.reviewer}: ${v.verdict}${v.labels.length ? ` [${v.labels.join(", ")}]` : ""}${v.note ? ` — ${v.note}` : ""}`),
-                     ...item.history.map((e) => `${e.kind}${e.verdict ? ` ${e.verdict}` : ""}${e.by ? ` by ${e.by}` : ""}${e.pipeline ? ` (${e.pipeline})` : ""}`)];
+    const history = [...item.verdicts.map(verdictLine), ...item.history.map(eventLine)];
     $("history").replaceChildren(...history.map((line) => {
       const li = document.createElement("li"); li.textContent = line; return li;
     }));
@@ -177,6 +186,16 @@
     view = { cx: 0.5, cy: 0.5, z: 1 };
     render();
     fetchRegion();
+  }
+
+  function verdictLine(v) {
+    const labelled = v.labels.length ? ` [${v.labels.join(", ")}]` : "";
+    return `${v.reviewer}: ${v.verdict}${labelled}${v.note ? ` — ${v.note}` : ""}`;
+  }
+
+  function eventLine(e) {
+    return `${e.kind}${e.verdict ? ` ${e.verdict}` : ""}${e.by ? ` by ${e.by}` : ""}`
+      + `${e.pipeline ? ` (${e.pipeline})` : ""}`;
   }
 
   function renderLabels() {
@@ -217,8 +236,12 @@
     const id = item.id;
     try {
       const seconds = (performance.now() - shown) / 1000;
-      const found = await send(`/items/${id}/verdict`, { verdict, labels: [...labels], note: note.value, seconds });
-      text("status", `#${id} ${verdict}${found.decided ? ` — decided: ${found.decided}` : ""}${found.rerun ? `, rerun as job ${found.rerun}` : ""}`);
+      const found = await send(`/items/${id}/verdict`,
+        { verdict, labels: [...labels], note: note.value, seconds });
+      const decided = found.decided ? ` — decided: ${found.decided}` : "";
+      const rerun = found.rerun ? `, rerun as job ${found.rerun}` : "";
+      text("status", `#${id} ${verdict}${decided}${rerun}`);
+      count(found.counts);
       show(found.item || null);
     } catch (error) {
       text("status", `#${id}: ${error.message}`);
@@ -232,8 +255,13 @@
     busy = true;
     try {
       const found = await send("/undo", {});
-      if (found.item) { text("status", `#${found.item.id} is back: your verdict was taken back`); show(found.item); }
-      else text("status", "nothing to undo");
+      if (found.item) {
+        text("status", `#${found.item.id} is back: your verdict was taken back`);
+        count(found.counts);
+        show(found.item);
+      } else {
+        text("status", "nothing to undo");
+      }
     } catch (error) {
       text("status", error.message);
     } finally {
@@ -254,9 +282,12 @@
   };
 
   document.addEventListener("keydown", (event) => {
-    const typing = event.target instanceof HTMLTextAreaElement || event.target instanceof HTMLInputElement;
-    if (typing) {
-      if (event.key === "Escape") event.target.blur();
+    // keys do not fire while she types; on the slider's range input its own arrows move it
+    const target = event.target;
+    const typing = target instanceof HTMLTextAreaElement
+      || (target instanceof HTMLInputElement && target.type !== "range");
+    if (typing || (target === split && event.key.startsWith("Arrow"))) {
+      if (event.key === "Escape") target.blur();
       return;
     }
     if (event.ctrlKey || event.metaKey || event.altKey) return;
