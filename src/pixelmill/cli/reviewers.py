@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from pixelmill.cli.main import cli, settings_of
 
+if TYPE_CHECKING:
+    from pixelmill.review.accounts import Reviewer, Reviewers
+
 _STDIN = click.option("--password-stdin", is_flag=True,
                       help="Read the password from standard input (default: make one and "
                            "print it once).")  # fmt: skip
 _QUEUES = click.option("--queues", default="", metavar="A,B", help="The queues she may review.")
+_GRANTED = click.option("--queues", required=True, metavar="A,B",
+                        help="The queues she may review from now on ('' for none).")
 
 
 @cli.group()
@@ -22,7 +27,7 @@ def reviewers() -> None:
     """Reviewers of the review app (signed in with a password, apart from API keys)."""
 
 
-def _accounts(ctx: click.Context) -> Any:
+def _accounts(ctx: click.Context) -> Reviewers:
     from pixelmill.review.accounts import Reviewers
 
     return Reviewers.of(settings_of(ctx))
@@ -37,6 +42,11 @@ def _shown(name: str, password: str, password_stdin: bool) -> None:
         click.echo(f"password for {name} (shown this once): {password}")
 
 
+def _granted(reviewer: Reviewer, err: bool = False) -> None:
+    click.echo(f"reviewer {reviewer.name} may review: {', '.join(reviewer.queues) or 'no queue'}",
+               err=err)  # fmt: skip
+
+
 @reviewers.command()
 @click.argument("name")
 @_STDIN
@@ -44,9 +54,9 @@ def _shown(name: str, password: str, password_stdin: bool) -> None:
 @click.pass_context
 def add(ctx: click.Context, name: str, password_stdin: bool, queues: str) -> None:
     """Make the reviewer NAME; without --password-stdin, print her generated password once."""
-    made = _accounts(ctx).add(name, _given(password_stdin), queues.split(","))
-    _shown(name, made, password_stdin)
-    click.echo(f"reviewer {name} may review: {queues or 'no queue yet'}", err=True)
+    accounts = _accounts(ctx)
+    _shown(name, accounts.add(name, _given(password_stdin), queues.split(",")), password_stdin)
+    _granted(accounts.get(name), err=True)  # stdout has the password alone
 
 
 @reviewers.command()
@@ -56,16 +66,16 @@ def add(ctx: click.Context, name: str, password_stdin: bool, queues: str) -> Non
 def password(ctx: click.Context, name: str, password_stdin: bool) -> None:
     """Give NAME a new password (her sessions end)."""
     _shown(name, _accounts(ctx).password(name, _given(password_stdin)), password_stdin)
+    click.echo(f"reviewer {name} has a new password; her sessions ended", err=True)
 
 
 @reviewers.command()
 @click.argument("name")
-@_QUEUES
+@_GRANTED
 @click.pass_context
 def grant(ctx: click.Context, name: str, queues: str) -> None:
     """Set the queues NAME may review (replacing those she had)."""
-    found = _accounts(ctx).grant(name, queues.split(","))
-    click.echo(f"reviewer {name} may review: {', '.join(found.queues) or 'no queue'}")
+    _granted(_accounts(ctx).grant(name, queues.split(",")))
 
 
 @reviewers.command("list")

@@ -13,7 +13,9 @@ SHA-256, beside a CSRF token that every form and write of the app must carry.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import math
 import secrets
 import threading
 import time
@@ -58,6 +60,8 @@ class SignInRefused(UsageError):
 
 @dataclass(frozen=True)
 class Reviewer:
+    """A reviewer as others see her: her name, the queues she may review, when she was made."""
+
     name: str
     queues: tuple[str, ...]
     created: float
@@ -68,6 +72,8 @@ class Reviewer:
 
 @dataclass(frozen=True)
 class Session:
+    """A signed-in reviewer's session."""
+
     token: str
     """The secret, for the cookie (the database keeps its digest only)."""
     csrf: str
@@ -83,11 +89,11 @@ class Reviewers:
         self.engine, self.clock = engine, clock
         self.hasher = hasher or argon2.PasswordHasher()
         self._hashing = threading.BoundedSemaphore(HASHES_AT_ONCE)
-        self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
         make_tables(engine, (reviewers, sessions))
 
     @classmethod
     def of(cls, settings: Settings) -> Reviewers:
+        """The reviewers of the settings' job database."""
         return cls(connect(settings.job_database, "job database"))
 
     def add(self, name: str, password: str | None = None, queues: Iterable[str] = ()) -> str:
@@ -105,40 +111,41 @@ class Reviewers:
 
     def password(self, name: str, password: str | None = None) -> str:
         """Give a reviewer a new password (generated when not given), ending her sessions."""
-        self.get(name)
         password = _password(password)
+        hashed = self.hasher.hash(password)
         with writing(self.engine) as db:
-            db.execute(reviewers.update().where(reviewers.c.name == name).values(
-                password=self.hasher.hash(password), failures=0, locked_until=0))
+            _found(db.execute(reviewers.update().where(reviewers.c.name == name).values(
+                password=hashed, failures=0, locked_until=0)), name)  # fmt: skip
             db.execute(sessions.delete().where(sessions.c.reviewer == name))
         return password
 
     def grant(self, name: str, queues: Iterable[str]) -> Reviewer:
-        """Set the queues a reviewer may review."""
-        self.get(name)
+        """Set the queues a reviewer may review (replacing those she had)."""
+        queues = list(_queues(queues))
         with writing(self.engine) as db:
-            db.execute(reviewers.update().where(reviewers.c.name == name)
-                       .values(queues=list(_queues(queues))))  # fmt: skip
+            _found(db.execute(reviewers.update().where(reviewers.c.name == name)
+                              .values(queues=queues)), name)  # fmt: skip
         return self.get(name)
 
     def get(self, name: str) -> Reviewer:
+        """The reviewer called ``name``."""
         with self.engine.connect() as db:
             row = db.execute(sa.select(reviewers).where(reviewers.c.name == name)).first()
         if row is None:
-            raise MissingError(f"no reviewer {name!r} (pixelmill reviewers list shows them)")
+            raise _missing(name)
         return _reviewer(row)
 
     def list(self) -> list[Reviewer]:
+        """Every reviewer, by name."""
         with self.engine.connect() as db:
             return [_reviewer(row) for row in
                     db.execute(sa.select(reviewers).order_by(reviewers.c.name))]  # fmt: skip
 
     def remove(self, name: str) -> None:
         """Remove a reviewer and end her sessions (her verdicts stay)."""
-        self.get(name)
         with writing(self.engine) as db:
+            _found(db.execute(reviewers.delete().where(reviewers.c.name == name)), name)
             db.execute(sessions.delete().where(sessions.c.reviewer == name))
-            db.execute(reviewers.delete().where(reviewers.c.name == name))
 
     def sign_in(self, name: str, password: str) -> Session:
         """A new session for ``name`` if ``password`` is hers (see the module's throttling)."""
@@ -150,13 +157,10 @@ class Reviewers:
             raise SignInRefused(REFUSED)
         if row.locked_until > now:
             wait = row.locked_until - now
-            raise SignInRefused(f"too many wrong passwords; try again in {wait:.0f} s", wait)
+            raise SignInRefused(f"too many wrong passwords; try again in {math.ceil(wait)} s",
+                                wait)  # fmt: skip
         if not self._verify(row.password, password):
-            failures = row.failures + 1
-            wait = min(2.0 ** (failures - FREE_TRIES), MOST_WAIT) if failures >= FREE_TRIES else 0
-            with writing(self.engine) as db:
-                db.execute(reviewers.update().where(reviewers.c.name == name).values(
-                    failures=failures, locked_until=now + wait))
+            self._failed(name, now)
             raise SignInRefused(REFUSED)
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         changes: dict[str, Any] = {"failures": 0, "locked_until": 0}
@@ -184,8 +188,27 @@ class Reviewers:
         return Session(token, row.csrf, _reviewer(row), row.expires)
 
     def sign_out(self, token: str) -> None:
+        """End the session of ``token`` (nothing when there is none)."""
         with writing(self.engine) as db:
             db.execute(sessions.delete().where(sessions.c.digest == _digest(token)))
+
+    def _failed(self, name: str, now: float) -> None:
+        """Count a wrong password, in the transaction that reads the count: tries at once
+        each count."""
+        with writing(self.engine) as db:
+            failures = db.execute(sa.select(reviewers.c.failures).where(reviewers.c.name == name)
+                                  .with_for_update()).scalar()  # fmt: skip
+            if failures is None:  # removed meanwhile
+                return
+            failures += 1
+            wait = min(2.0 ** (failures - FREE_TRIES), MOST_WAIT) if failures >= FREE_TRIES else 0
+            db.execute(reviewers.update().where(reviewers.c.name == name).values(
+                failures=failures, locked_until=now + wait))
+
+    @functools.cached_property
+    def _dummy(self) -> str:
+        """A hash to check unknown names' passwords against, so they take as long."""
+        return self.hasher.hash(secrets.token_urlsafe(16))
 
     def _verify(self, hashed: str, password: str) -> bool:
         try:
@@ -206,6 +229,15 @@ def _password(password: str | None) -> str:
 
 def _queues(queues: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(checked(q.strip(), "queue") for q in queues if q.strip()))
+
+
+def _found(result: Any, name: str) -> None:
+    if result.rowcount == 0:
+        raise _missing(name)
+
+
+def _missing(name: str) -> MissingError:
+    return MissingError(f"no reviewer {name!r} (pixelmill reviewers list shows them)")
 
 
 def _digest(token: str) -> str:

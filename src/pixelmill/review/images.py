@@ -7,7 +7,8 @@ decoding) into a pyramidal, tiled TIFF (JPEG tiles of 256 pixels, each level hal
 before) in the data folder; a region is then read from the smallest level that still has the
 pixels it needs, so zooming around costs a few tiles, never a decode. Regions are given in
 fractions of the image, so a source and its upscaled output line up. Pyramids are kept up to a
-budget of bytes, the least recently used removed first.
+budget of bytes, the least recently used removed first (use is marked in a pyramid's access
+time, set explicitly, so its modification time stays the moment it was made).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import math
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pyvips
 
 from pixelmill import storage
-from pixelmill.codecs import open_source
+from pixelmill.codecs import classify, open_source, to_srgb
 from pixelmill.codecs.colour import to_depth
 from pixelmill.config import Settings
 from pixelmill.errors import PixelmillError, UsageError
@@ -37,8 +39,13 @@ TILE = 256
 QUALITY = 85
 BUDGET = 8 * 1024**3
 """Bytes of pyramids kept by default."""
+BIGTIFF = 2**31
+"""Bytes of pixels from which a pyramid is a BigTIFF (a TIFF's offsets end at 4 GiB; its JPEG
+tiles are far smaller than the pixels, so this is safe with room to spare)."""
 WARM_QUEUE = 16
 """Images waiting to be prepared in the background at most (more are dropped)."""
+IDLE = 5.0
+"""Seconds the background thread waits for more images before it ends."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +80,7 @@ class Previews:
             if not os.path.exists(path):
                 self._make(loc, path)
                 self._evict(keep=path)
-        with contextlib.suppress(OSError):
-            os.utime(path)  # recently used: evicted last
+        _used(path)
         first = pyvips.Image.new_from_file(path, access="sequential")
         levels = first.get("n-pages") if "n-pages" in first.get_fields() else 1
         return Prepared(path, first.width, first.height, levels)
@@ -105,7 +111,7 @@ class Previews:
         level = min(pyramid.levels - 1, max(0, math.floor(math.log2(longest / target))))
         image = pyvips.Image.new_from_file(pyramid.path, page=level, access="random")
         factor = 2**level
-        x, y = int(x0 / factor), int(y0 / factor)
+        x, y = min(int(x0 / factor), image.width - 1), min(int(y0 / factor), image.height - 1)
         w = max(1, min(image.width - x, math.ceil(span_x / factor)))
         h = max(1, min(image.height - y, math.ceil(span_y / factor)))
         region = image.crop(x, y, w, h)
@@ -125,15 +131,23 @@ class Previews:
                 self._warmer.start()
 
     def _warm(self) -> None:
+        """Prepare what is waiting; end once nothing has come for :data:`IDLE` seconds (under
+        the guard, so an image put meanwhile starts a new thread or is taken by this one)."""
         while True:
             try:
-                uri = self._waiting.get(timeout=5)
+                uri = self._waiting.get(timeout=IDLE)
             except queue.Empty:
-                return
+                with self._guard:
+                    if self._waiting.empty():
+                        self._warmer = None
+                        return
+                continue
             try:
                 self.prepare(uri)
             except (PixelmillError, pyvips.Error, OSError) as exc:
                 LOG.warning("no pyramid of %s: %s", uri, exc)
+            finally:
+                self._waiting.task_done()
 
     def _make(self, loc: storage.Location, path: str) -> None:
         """Decode the image once, sequentially, into a pyramidal tiled TIFF written atomically."""
@@ -142,12 +156,13 @@ class Previews:
         try:
             with open_source(loc, self.settings) as source:
                 image = _viewable(source.decode())
+                large = image.width * image.height * image.bands > BIGTIFF
                 image.tiffsave(spool, tile=True, pyramid=True, compression="jpeg", Q=QUALITY,
-                               tile_width=TILE, tile_height=TILE, bigtiff=True,
+                               tile_width=TILE, tile_height=TILE, bigtiff=large,
                                strip=True)  # fmt: skip
             os.replace(spool, path)
-        except pyvips.Error as exc:
-            raise PixelmillError(f"{loc}: cannot make its pyramid: {exc}") from None
+        except pyvips.Error as exc:  # the decoder's, as the pyramid is written as it decodes
+            raise classify(str(exc), str(loc), loading=True) from None
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(spool)
@@ -159,7 +174,7 @@ class Previews:
             for entry in os.scandir(self.folder):
                 if entry.name.endswith(".tif"):
                     stat = entry.stat()
-                    found.append((stat.st_mtime, stat.st_size, entry.path))
+                    found.append((stat.st_atime_ns, stat.st_size, entry.path))
         total = sum(size for _, size, _ in found)
         for _, size, path in sorted(found):
             if total <= self.budget:
@@ -174,9 +189,16 @@ class Previews:
             return self._locks.setdefault(path, threading.Lock())
 
 
+def _used(path: str) -> None:
+    """Mark a pyramid used now (its access time; its modification time stays)."""
+    with contextlib.suppress(OSError):
+        os.utime(path, ns=(time.time_ns(), os.stat(path).st_mtime_ns))
+
+
 def _viewable(image: pyvips.Image) -> pyvips.Image:
-    """8-bit sRGB without alpha (flattened on mid grey), what a browser shows."""
-    image = to_depth(image, 8)
+    """8-bit sRGB (through an embedded ICC profile) without alpha (flattened on mid grey), what
+    a browser shows."""
+    image = to_depth(to_srgb(image), 8)
     if image.hasalpha():
         image = image.flatten(background=[128] * (image.bands - 1))
     if image.bands < 3:
