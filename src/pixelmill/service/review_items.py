@@ -4,17 +4,16 @@ rejection with ``on_reject=rerun:PIPELINE`` sends it back through."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from pixelmill import storage
-from pixelmill.engine import output_suffix
 from pixelmill.pipeline import Pipeline
 from pixelmill.pipeline.kinds import GATE
 from pixelmill.review import Item
 from pixelmill.service.deps import Service
+from pixelmill.service.routes.jobs import destination_for
 
 
 def view(shared: Service, item: Item) -> dict[str, Any]:
@@ -65,9 +64,9 @@ def rerun(shared: Service, item: Item, pipeline: str) -> str:
     if job is not None:
         spec = job.spec | {"pipeline": pipeline}
         return shared.queue.submit(spec, owner=job.owner, max_attempts=attempts).id
-    job_id, name = uuid.uuid4().hex, storage.locate(item.source_uri).name
-    ext = output_suffix(Pipeline.parse(pipeline), name)
-    target = shared.root.child(f"outputs/{job_id}/{os.path.splitext(name)[0]}{ext}")
+    job_id = uuid.uuid4().hex
+    named = destination_for(storage.locate(item.source_uri).name, Pipeline.parse(pipeline), job_id)
+    target = shared.root.child(named)
     spec: dict[str, Any] = {"source": item.source_uri, "destination": target.url,
                             "pipeline": pipeline}  # fmt: skip
     if item.dataset:

@@ -170,10 +170,8 @@ def _queue(shared: Shared, area: Area, source: Location, pipeline: Pipeline,
     """Queue one job, remembered in the caller's ``dataset`` when given; ``options`` are those
     of :meth:`JobQueue.submit`."""
     job_id = uuid.uuid4().hex
-    stem, ext = os.path.splitext(source.name)[0], output_suffix(pipeline, source.name)
-    named = fill_template(destination or "outputs/{id}/{stem}{ext}", id=job_id, stem=stem,
-                          ext=ext)  # fmt: skip
-    target = area.locate(named, "destination")
+    target = area.locate(destination_for(source.name, pipeline, job_id, destination),
+                         "destination")  # fmt: skip
     spec = {"source": source.url, "destination": target.url, "pipeline": str(pipeline),
             "scope": area.scope.to_json()}  # fmt: skip
     if dataset is not None:
@@ -193,6 +191,14 @@ def _check_image(target: Location, settings: Settings) -> None:
         if isinstance(exc, LimitError):
             raise
         raise HTTPException(415, {"kind": "input", "message": str(exc)}) from None
+
+
+def destination_for(name: str, pipeline: Pipeline, job_id: str,
+                    template: str | None = None) -> str:  # fmt: skip
+    """Where the job ``job_id`` writes what ``pipeline`` makes of the file ``name``: the
+    ``template`` (default ``outputs/{id}/{stem}{ext}``) filled in."""
+    stem, ext = os.path.splitext(name)[0], output_suffix(pipeline, name)
+    return fill_template(template or "outputs/{id}/{stem}{ext}", id=job_id, stem=stem, ext=ext)
 
 
 def _save(upload: UploadFile, target: Location, limit: int, tmp_dir: str | None) -> None:
