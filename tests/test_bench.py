@@ -64,7 +64,7 @@ def test_the_report_opens_in_chromium_with_tables_plots_and_crops(report, tmp_pa
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium")
-    assert chromium, "Chromium is missing: run scripts/install-browser"
+    assert chromium, "Chromium is missing: run scripts/install-tools"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1200, "height": 800})

@@ -197,7 +197,7 @@ def test_the_report_opens_in_chromium_with_a_plot_and_examples_per_drifting_test
     path = tmp_path / "drift.html"
     path.write_text(page_html, encoding="utf-8")
     chromium = shutil.which("chromium")
-    assert chromium, "Chromium is missing: run scripts/install-browser"
+    assert chromium, "Chromium is missing: run scripts/install-tools"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1100, "height": 800})

@@ -13,7 +13,18 @@ from hypothesis import strategies as st
 from pixelmill.errors import PipelineError
 from pixelmill.pipeline import Pipeline, Step
 from pixelmill.pipeline import steps as all_steps
-from pixelmill.pipeline.kinds import Bool, Choice, Colour, Float, Gates, Int, IntChoice, Name
+from pixelmill.pipeline.kinds import (
+    Bool,
+    Choice,
+    Colour,
+    Float,
+    Gates,
+    Int,
+    IntChoice,
+    Name,
+    Names,
+    Target,
+)
 
 
 def values_for(kind) -> st.SearchStrategy:
@@ -31,11 +42,14 @@ def values_for(kind) -> st.SearchStrategy:
         return st.sampled_from(["white", "#123", "#a0b0c0", "#01020304", "transparent"])
     if isinstance(kind, Name):
         return st.from_regex(r"[A-Za-z0-9_.\-]{1,20}", fullmatch=True)
-    if isinstance(kind, Gates):
+    if isinstance(kind, Gates | Target):
         gate = st.builds("{}{}{}".format, st.sampled_from(sorted(kind.metrics())),
                          st.sampled_from([">=", "<=", ">", "<"]),
                          st.floats(-1e6, 1e6, allow_nan=False).map(repr))  # fmt: skip
-        return st.lists(gate, min_size=1, max_size=3)
+        return gate if isinstance(kind, Target) else st.lists(gate, min_size=1, max_size=3)
+    if isinstance(kind, Names):
+        return st.lists(st.from_regex(r"[A-Za-z0-9_.\-]{1,10}", fullmatch=True), min_size=1,
+                        max_size=3)  # fmt: skip
     raise AssertionError(f"no strategy for {kind}")
 
 

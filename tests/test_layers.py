@@ -16,14 +16,15 @@ LAYER = {
     "config": 1, "plugins": 1, "database": 1,
     "pipeline": 2, "storage": 2, "quality": 2,
     "codecs": 3, "models": 3,
-    "engine": 4,
-    "api": 5,
-    "__init__": 6, "datasets": 6,
-    "review": 7,
-    "jobs": 8, "lab": 8, "bench": 8,
-    "service": 9,
-    "cli": 10,
-    "__main__": 11,
+    "compress": 4,
+    "engine": 5,
+    "api": 6,
+    "__init__": 7, "datasets": 7,
+    "review": 8,
+    "jobs": 9, "lab": 9, "bench": 9, "optimize": 9,
+    "service": 10,
+    "cli": 11,
+    "__main__": 12,
 }  # fmt: skip
 """Each top-level module or package of pixelmill and its layer: it may import only what lies
 in a lower one (or within itself)."""

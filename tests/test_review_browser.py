@@ -38,7 +38,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium")
-    assert chromium, "Chromium is missing: run scripts/install-browser"
+    assert chromium, "Chromium is missing: run scripts/install-tools"
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         yield launched

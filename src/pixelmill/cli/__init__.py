@@ -7,6 +7,7 @@ from pixelmill.cli import (  # noqa: F401  (commands)
     lab,
     models,
     ops,
+    optimize,
     quality,
     review,
     reviewers,

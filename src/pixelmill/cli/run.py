@@ -35,11 +35,14 @@ if TYPE_CHECKING:
 @click.option("--dataset", metavar="NAME",
               help="Remember each source and output in this dataset (made when missing).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print each outcome as one JSON object on standard output (detections, "
+                   "classes, target encodes, quality verdicts, timings).")
 @click.pass_context
 def run(ctx: click.Context, src: str, dst: str, pipeline: str, jobs: int, max_pixels: int | None,
         max_bytes: int | None, max_memory: int | None, time_limit: float | None,
         no_autorotate: bool, reference: str | None, dataset: str | None,
-        quiet: bool) -> None:  # fmt: skip
+        quiet: bool, as_json: bool) -> None:  # fmt: skip
     """Process SRC into DST; both may be files, folders or URLs (s3://, memory://, …).
 
     Without -p, the image is turned upright (EXIF orientation) and re-encoded in the format
@@ -68,21 +71,25 @@ def run(ctx: click.Context, src: str, dst: str, pipeline: str, jobs: int, max_pi
 
         if reference is not None:
             raise UsageError("--reference is for a single image, not a folder")
-        report = run_tree_with_progress(src, dst, parsed, jobs, settings, quiet)
+        report = run_tree_with_progress(src, dst, parsed, jobs, settings, quiet or as_json)
         _remember(dataset, report.done, parsed, settings)
+        for done in report.done if as_json else ():
+            click.echo(json.dumps(done.to_json()))
         ctx.exit(report.exit_code)
     if storage.is_dir(storage.locate(dst)) or dst.endswith(("/", os.sep)):
         raise UsageError(f"{dst}: is a folder; give the output file name (SRC is a single image)")
     from pixelmill.cli.progress import bar_for_one
 
-    with bar_for_one(src, quiet) as progress:
+    with bar_for_one(src, quiet or as_json) as progress:
         outcome = api.run(src, dst, parsed, settings=settings, progress=progress,
                           reference=reference)  # fmt: skip
     _remember(dataset, [outcome], parsed, settings)
     if outcome.flagged:
         click.echo(f"{'held' if outcome.held else 'flagged'} for review: {outcome.destination}",
                    err=True)  # fmt: skip
-    if not quiet:
+    if as_json:
+        click.echo(json.dumps(outcome.to_json()))
+    elif not quiet:
         for note in outcome.notes:
             click.echo(note, err=True)
         click.echo(

@@ -83,12 +83,17 @@ class Source:
         """Whether the image is decoded as it is read (not whole, before anything else)."""
         return self._fallback is None and not decode_bytes(self.header, self._loader)[0]
 
-    def decode(self, random_access: bool = False) -> pyvips.Image:
-        """The whole image, lazily, upright (when autorotating) and in RGB or grey."""
+    def decode(self, random_access: bool = False, in_memory: bool = False) -> pyvips.Image:
+        """The whole image, lazily, upright (when autorotating) and in RGB or grey;
+        ``in_memory``: decoded for random access into memory, never into a temporary file
+        (for content that must not reach a disk before it is redacted)."""
         if self._fallback is not None:
             return working_space(self._whole(), str(self.loc))
         turns = self.settings.autorotate and self.orientation in TURNING_ORIENTATIONS
-        image = self._open("random") if random_access or turns else self.header
+        if in_memory and (random_access or turns):
+            image = self._open("random", memory=True)
+        else:
+            image = self._open("random") if random_access or turns else self.header
         if self.settings.autorotate:
             image = image.autorot()
         return working_space(image, str(self.loc))
@@ -166,10 +171,11 @@ class Source:
             self._decoded = image.autorot() if self.settings.autorotate else image
         return self._decoded
 
-    def _open(self, access: str, source: pyvips.Source | None = None) -> pyvips.Image:
+    def _open(self, access: str, source: pyvips.Source | None = None,
+              **options: bool) -> pyvips.Image:  # fmt: skip
         try:
             image = loaders.load(self._loader, source or self._vips_source(), access=access,
-                                 fail_on=self.settings.fail_on)  # fmt: skip
+                                 fail_on=self.settings.fail_on, **options)  # fmt: skip
         except pyvips.Error as exc:
             raise classify(str(exc), str(self.loc), loading=True) from None
         self._opened.append(image)

@@ -27,14 +27,14 @@ model whose manifest's task is ``embed``) are :class:`OnnxEmbedder`.
 
 from __future__ import annotations
 
-import threading
 from typing import Protocol
 
 import numpy as np
 import pyvips
 
 from pixelmill.config import Settings
-from pixelmill.models.registry import ModelFile, find
+from pixelmill.models.registry import ModelFile
+from pixelmill.models.runtime import once
 from pixelmill.models.vectors import VectorModel
 from pixelmill.quality.images import shrunk_to
 
@@ -154,8 +154,6 @@ class OnnxEmbedder:
 
 
 _BUILTIN = Builtin()
-_LOADED: dict[tuple[str, float, int], OnnxEmbedder] = {}
-_LOCK = threading.Lock()
 
 
 def embedder(name: str | None, settings: Settings) -> Embedder:
@@ -163,9 +161,4 @@ def embedder(name: str | None, settings: Settings) -> Embedder:
     that name, loaded once per process; refused unless its task is ``embed``."""
     if name in (None, BUILTIN):
         return _BUILTIN
-    model = find(name, settings)
-    key = (str(model.path), model.path.stat().st_mtime, settings.threads)
-    with _LOCK:
-        if key not in _LOADED:
-            _LOADED[key] = OnnxEmbedder(model, settings)
-        return _LOADED[key]
+    return once("embedder", name, settings, lambda model: OnnxEmbedder(model, settings))

@@ -1,7 +1,8 @@
 """The one small interface through which the faces that run pipelines (``pixelmill run``, the
 job workers, the batch runner) write into a dataset: the source and the output become items
 (the output's ``parent`` is the source), and the run becomes an event of the source with its
-pipeline, timings and QC values."""
+pipeline, timings and QC values, and what its detectors and classifiers found (on the event,
+and as tags of the source)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def record_run(store: Store, name: str, source: str, outcome: Outcome, pipeline:
     dataset = store.create(name, owner)
     embed = embedder(dataset.embedder, settings)
     found = analyse(storage.locate(source), settings, embed)
-    records = [Record(found.uri, found.sha256, found.fields, found.embedding, role="source")]
+    records = [Record(found.uri, found.sha256, found.fields, found.embedding, role="source",
+                      tags=content_tags(outcome))]  # fmt: skip
     output = None
     if outcome.destination:
         made = analyse(storage.locate(outcome.destination), settings, embed)
@@ -35,5 +37,19 @@ def record_run(store: Store, name: str, source: str, outcome: Outcome, pipeline:
     store.record(dataset, Event(
         kind, found.sha256, ref, str(pipeline), outcome.destination or None, output,
         outcome.seconds, dict(outcome.timings), verdict,
-        tuple(v.to_json() for v in outcome.qc)))  # fmt: skip
+        tuple(v.to_json() for v in outcome.qc), found=_found(outcome)))  # fmt: skip
     return {"source": found.sha256, "output": output}
+
+
+def content_tags(outcome: Outcome) -> tuple[str, ...]:
+    """Tags of what the run saw in the source: ``class:LABEL`` (each classifier's likeliest)
+    and ``detected:LABEL`` (each class a detector found)."""
+    tags = {f"class:{c['top'][0]['class']}" for c in outcome.classes if c["top"]}
+    tags |= {f"detected:{d['class']}" for d in outcome.detections}
+    return tuple(sorted(tags))
+
+
+def _found(outcome: Outcome) -> dict | None:
+    found = {"detections": list(outcome.detections), "classes": list(outcome.classes),
+             "encode": outcome.encode}  # fmt: skip
+    return found if any(found.values()) else None

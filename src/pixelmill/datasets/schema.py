@@ -108,6 +108,7 @@ events = sa.Table(
     sa.Column("by", sa.String(100), comment="who judged it (review events)"),
     sa.Column("labels", sa.JSON),
     sa.Column("note", sa.Text),
+    sa.Column("found", sa.JSON, comment="detections, classes and the target encode of a run"),
     sa.Index("pixelmill_item_events_item", "dataset_id", "sha256"),
 )  # fmt: skip
 

@@ -113,6 +113,9 @@ class Event:
     """Who judged it (review events)."""
     labels: tuple[str, ...] | None = None
     note: str | None = None
+    found: dict[str, Any] | None = None
+    """What the run's detectors and classifiers found and how a target encode chose its
+    quality (``detections``, ``classes``, ``encode`` of the outcome)."""
 
 
 @dataclass
@@ -242,18 +245,22 @@ class Store:
         """Add records whose content is not there yet; how many were added."""
         if not records:
             return 0
+        labels: dict[str, set[str]] = {}
+        for record in records:  # one content twice (an output equal to its source): all tags
+            labels.setdefault(record.sha256, set()).update(record.tags)
         now = self.clock()
         with writing(self.engine) as db:
             seq = self._next(db, dataset)
-            rows = [_row(dataset.id, seq, record, now) for record in records]
+            rows = [_row(dataset.id, seq, dataclasses.replace(r, tags=tuple(labels[r.sha256])),
+                         now) for r in records]  # fmt: skip
             insert = self._insert(items).on_conflict_do_nothing(
                 index_elements=["dataset_id", "sha256"], index_where=items.c.valid_to.is_(None))
             db.execute(insert, rows)  # no RETURNING: psycopg then sends one plain executemany
             added = db.execute(sa.select(items.c.id, items.c.sha256).where(
                 (items.c.dataset_id == dataset.id) & items.c.valid_to.is_(None)
                 & (items.c.valid_from == seq))).all()  # this change's rows alone took ``seq``
-            labels = {record.sha256: record.tags for record in records}
-            pairs = [{"item_id": id_, "tag": tag} for id_, sha in added for tag in labels[sha]]
+            pairs = [{"item_id": id_, "tag": tag} for id_, sha in added
+                     for tag in sorted(labels[sha])]  # fmt: skip
             if pairs:
                 db.execute(tags.insert(), pairs)
         return len(added)

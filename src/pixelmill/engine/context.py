@@ -63,9 +63,18 @@ class Context:
     """The input of the last step that was not a gate (the decoded source before any)."""
     random_after: bool = False
     """Whether a step after the one being built reads out of order."""
+    private: bool = False
+    """Whether a step hides content later in the run: nothing may be spooled to disk."""
     strip: bool = False
     """Whether the output is written without metadata (set by a step)."""
     verdicts: list[Any] = field(default_factory=list)
     """Quality verdicts, in order (:class:`pixelmill.engine.qc.Verdict`)."""
+    found: list[tuple[Any, Any]] = field(default_factory=list)
+    """What detectors found, with the image each looked at
+    (:data:`pixelmill.engine.detection.Seen`)."""
+    classes: list[dict[str, Any]] = field(default_factory=list)
+    """What classifiers said (``{"model", "top": [{"class", "score"}]}``)."""
+    encode: dict[str, Any] | None = None
+    """How a target encode chose its quality (:mod:`pixelmill.compress`)."""
     models: list[Any] = field(default_factory=list)
     """Model runs (:class:`pixelmill.engine.tiled.ModelRun`), for their timings."""

@@ -23,7 +23,7 @@ import pyvips
 from pixelmill import codecs, storage
 from pixelmill.codecs import Source
 from pixelmill.config import Settings
-from pixelmill.engine import cost, qc
+from pixelmill.engine import cost, qc, targeted
 from pixelmill.engine.context import Clock, Context
 from pixelmill.engine.output import output_format, settle_format
 from pixelmill.engine.step import op_for
@@ -77,6 +77,27 @@ class Outcome:
     """Size of the source, when its storage tells."""
     data: bytes | None = None
     """The encoded output, when it was rendered into memory (no destination)."""
+    detections: tuple[dict, ...] = ()
+    """What ``detect`` steps found (``{"box": [x0, y0, x1, y1], "score", "class",
+    "landmarks"?, "model"}``), boxes in the source's pixels after autorotation (scaled from
+    the image each step looked at: exact when only resizes came before it)."""
+    classes: tuple[dict, ...] = ()
+    """What ``classify`` steps said: ``{"model", "top": [{"class", "score"}, …]}`` each."""
+    encode: dict | None = None
+    """How a target encode chose its quality: ``{"format", "quality", "score", "target",
+    "met", "trials", …}``."""
+
+    def to_json(self) -> dict:
+        """The outcome as ``pixelmill run --json`` prints it and a job's result holds it."""
+        return {
+            "source": self.source, "destination": self.destination, "format": self.format,
+            "width": self.width, "height": self.height, "bands": self.bands,
+            "bytes": self.bytes_written, "bytes_read": self.bytes_read,
+            "seconds": round(self.seconds, 6), "notes": list(self.notes),
+            "qc": [verdict.to_json() for verdict in self.qc], "timings": self.timings,
+            "detections": list(self.detections), "classes": list(self.classes),
+            "encode": self.encode,
+        }  # fmt: skip
 
     @property
     def flagged(self) -> bool:
@@ -128,9 +149,15 @@ def execute(
                 ctx.reference = truth.decode(random_access=True)
             image = _graph(src, steps, ctx)
             _check_size(image.width, image.height, settings, source)
-            image, options = codecs.prepare(image, fmt, pipeline.encoder(), strip=ctx.strip)
-            clock.lap("graph")
-            size, data = _render(image, fmt, options, destination, ctx)
+            encode = pipeline.encoder()
+            if encode is not None and encode["target"] is not None:
+                clock.lap("graph")
+                fmt, size, data = targeted.render(image, encode, destination, ctx)
+            else:
+                assert fmt is not None  # only a target encode leaves the format open
+                image, options = codecs.prepare(image, fmt, encode, strip=ctx.strip)
+                clock.lap("graph")
+                size, data = _render(image, fmt, options, destination, ctx)
         except pyvips.Error as exc:
             _stop_if_interrupted(watch, source, settings)
             alone = runs_in_progress() == 1  # whose warnings they were is known
@@ -146,7 +173,16 @@ def execute(
     return Outcome(
         str(source), str(destination or ""), fmt.name, image.width, image.height, image.bands,
         size, time.monotonic() - started, tuple(notes), tuple(ctx.verdicts), clock.seconds,
-        src.size, data,
+        src.size, data, _in_source(ctx, src.upright_size), tuple(ctx.classes), ctx.encode,
+    )  # fmt: skip
+
+
+def _in_source(ctx: Context, upright: tuple[int, int]) -> tuple[dict, ...]:
+    """What the detectors found, in the source's pixels after autorotation."""
+    width, height = upright
+    return tuple(
+        {**d.moved(width / found.width, height / found.height).to_json(), "model": found.model}
+        for _, found in ctx.found for d in found.detections
     )  # fmt: skip
 
 
@@ -198,14 +234,15 @@ def _graph(src: Source, steps: list[Step], ctx: Context) -> pyvips.Image:
     for index in reversed(range(len(steps))):
         later[index] = later[index + 1] or ops[index].random_access(steps[index], src)
     first = 0
+    ctx.private = private = any(op.private for op in ops)
     if steps and ops[0].on_load is not None:
         image = ops[0].on_load(src, steps[0])
         first = 1
         if later[1]:
             image = image.copy_memory()  # shrink-on-load streams; later steps need the whole
-        ctx.given = src.decode(random_access=True) if later[1] else image
+        ctx.given = src.decode(random_access=True, in_memory=private) if later[1] else image
     else:
-        image = ctx.given = src.decode(random_access=later[0])
+        image = ctx.given = src.decode(random_access=later[0], in_memory=private)
     for index in range(first, len(steps)):
         _stop_if_interrupted(ctx.watch, ctx.source, ctx.settings)  # building takes time too
         step, op = steps[index], ops[index]

@@ -13,8 +13,10 @@ from pixelmill.pipeline.kinds import rgba
 Size = tuple[int, int]
 INTERESTING = {"centre": "centre", "smart": "attention", "entropy": "entropy"}
 """Gravities that libvips places itself (smartcrop, thumbnail crop)."""
-SMART = ("smart", "entropy")
+SMART = ("smart", "entropy", "faces")
 """Gravities that look at the whole image (random access)."""
+Finder = Callable[["pyvips.Image"], list]
+"""What finds the faces in an image (:func:`pixelmill.engine.detection.face_finder`)."""
 
 
 def max_value(image: pyvips.Image) -> int:
@@ -74,14 +76,38 @@ def rescale(image: pyvips.Image, hscale: float, vscale: float, kernel: str) -> p
     )  # fmt: skip
 
 
-def place(image: pyvips.Image, width: int, height: int, gravity: str) -> pyvips.Image:
-    """Cut ``width`` × ``height`` (clipped to the image) placed by gravity."""
+def place(image: pyvips.Image, width: int, height: int, gravity: str,
+          faces: Finder | None = None) -> pyvips.Image:  # fmt: skip
+    """Cut ``width`` × ``height`` (clipped to the image) placed by gravity; ``faces`` finds
+    the faces that gravity ``faces`` keeps in frame (``smart`` where there are none)."""
     width, height = min(width, image.width), min(height, image.height)
     if (width, height) == (image.width, image.height):
         return image
+    if gravity == "faces":
+        found = faces(image) if faces is not None else []
+        if found:
+            x, y = around([d.box for d in found], image.width, image.height, width, height)
+            return image.crop(x, y, width, height)
+        gravity = "smart"
     if gravity in SMART:
         return image.smartcrop(width, height, interesting=INTERESTING[gravity])
     spare_x, spare_y = image.width - width, image.height - height
     x = 0 if "west" in gravity else spare_x if "east" in gravity else spare_x // 2
     y = 0 if "north" in gravity else spare_y if "south" in gravity else spare_y // 2
     return image.crop(x, y, width, height)
+
+
+def around(boxes: list[tuple[float, float, float, float]], image_width: int, image_height: int,
+           width: int, height: int) -> tuple[int, int]:
+    """Where a ``width`` × ``height`` box goes to hold all ``boxes`` when they fit in it (else
+    the largest one, then as many of the others as fit around it), centred on them and kept
+    inside the image."""
+    boxes = sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+    x0, y0, x1, y1 = boxes[0]
+    for box in boxes[1:]:
+        grown = (min(x0, box[0]), min(y0, box[1]), max(x1, box[2]), max(y1, box[3]))
+        if grown[2] - grown[0] <= width and grown[3] - grown[1] <= height:
+            x0, y0, x1, y1 = grown
+    x = round((x0 + x1) / 2 - width / 2)
+    y = round((y0 + y1) / 2 - height / 2)
+    return min(max(x, 0), image_width - width), min(max(y, 0), image_height - height)

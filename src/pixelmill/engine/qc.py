@@ -19,6 +19,16 @@ from pixelmill.pipeline import Step
 from pixelmill.quality.metrics import compare
 
 OUTCOMES = ("pass", "flag", "hold", "fail")
+COUNTS = {"faces": "faces in the image (what detect:faces found in it, else the bundled faces "
+                   "detector's count)"}  # fmt: skip
+"""What a gate may count besides the metrics, e.g. ``qc:faces>=1``."""
+
+
+def gate_names() -> list[str]:
+    """What a gate's condition may name: every metric, and :data:`COUNTS`."""
+    from pixelmill.quality.metrics import metrics
+
+    return [*metrics(), *COUNTS]
 
 
 @dataclass(frozen=True)
@@ -44,10 +54,15 @@ class Verdict:
         return f"qc {self.outcome}: {shown}{broken}"
 
 
-def judge(image: pyvips.Image, reference: pyvips.Image, step: Step) -> Verdict:
-    """Measure ``image`` against ``reference`` for each gate of ``step`` and judge them."""
+def judge(image: pyvips.Image, reference: pyvips.Image, step: Step,
+          counted: dict[str, float] | None = None) -> Verdict:  # fmt: skip
+    """Measure ``image`` against ``reference`` for each gate of ``step`` and judge them
+    (``counted``: the values of :data:`COUNTS` the gates name)."""
     gates = step["gates"]
-    values = compare(reference, image, [gate.metric for gate in gates], resample=True)
+    counted = counted or {}
+    measured = [gate.metric for gate in gates if gate.metric not in counted]
+    values = compare(reference, image, measured, resample=True) if measured else {}
+    values = {gate.metric: counted.get(gate.metric, values.get(gate.metric)) for gate in gates}
     failed = tuple(str(gate) for gate in gates if not gate.passes(values[gate.metric]))
     outcome = "pass" if not failed else step["on_fail"]
     return Verdict(outcome, values, tuple(str(gate) for gate in gates), failed, step["queue"])

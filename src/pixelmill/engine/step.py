@@ -67,6 +67,9 @@ class Op:
     keeps being the one whose input is "given"."""
     models: Callable[[Step], tuple[str, ...]] = _none
     """The models it runs (their versions are part of what a cached render depends on)."""
+    private: bool = False
+    """It hides content (redaction): what comes before it must never reach a disk, so the
+    source is decoded into memory and no step before it spools to a file."""
 
     @property
     def name(self) -> str:

@@ -117,6 +117,8 @@ class Job:
             "source": self.spec["source"], "pipeline": self.spec["pipeline"],
             "destination": self.spec["destination"], "output": result or None,
             "timings": result.get("timings", {}), "qc": result.get("qc", []),
+            "detections": result.get("detections", []), "classes": result.get("classes", []),
+            "encode": result.get("encode"),
             "error": self.error and {"kind": self.error_kind, "message": self.error},
             "webhook": self.webhook and {"url": self.webhook, "attempts": self.webhook_attempts,
                                          "status": self.webhook_status},

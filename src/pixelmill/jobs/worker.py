@@ -324,10 +324,6 @@ def _remove_spools(job: Job) -> None:
 
 
 def _result(outcome: Any) -> dict[str, Any]:
-    return {
-        "destination": outcome.destination, "format": outcome.format, "width": outcome.width,
-        "height": outcome.height, "bands": outcome.bands, "bytes": outcome.bytes_written,
-        "seconds": outcome.seconds, "notes": list(outcome.notes),
-        "qc": [verdict.to_json() for verdict in outcome.qc], "timings": outcome.timings,
-        "bytes_read": outcome.bytes_read, "finished_at": time.time(),
-    }  # fmt: skip
+    found = outcome.to_json()
+    del found["source"]
+    return {**found, "finished_at": time.time()}

@@ -68,10 +68,10 @@ def to_onnx(net: ConvNet, path: Path, opset: int) -> None:
         )  # fmt: skip
         path.parent.mkdir(parents=True, exist_ok=True)
         program.save(str(path), external_data=False)
-    _strip_traces(path)
+    strip_traces(path)
 
 
-def _strip_traces(path: Path) -> None:
+def strip_traces(path: Path) -> None:
     """Drop what the exporter records about each node (its Python stack, with the source
     files of the machine that exported it): a shipped model carries only its graph."""
     import onnx

@@ -10,6 +10,9 @@ from typing import Any
 from pixelmill.errors import ModelError
 
 COLOURS = ("rgb", "gray")
+LAYOUTS = ("yolo", "mtcnn")
+"""The output layouts of detectors (task ``detect``) that :mod:`pixelmill.models.detect`
+decodes."""
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 """What a model may be called: its files are NAME.onnx and NAME.json in a models folder."""
 
@@ -22,7 +25,9 @@ class Manifest:
     version: str
     task: str
     """What it does, e.g. super-resolution, denoise, dejpeg, filter; ``embed`` for a model that
-    gives one vector per image (:mod:`pixelmill.models.vectors`)."""
+    gives one vector per image (:mod:`pixelmill.models.vectors`); ``detect`` for one that
+    finds boxes (:mod:`pixelmill.models.detect`); ``classify`` for one that gives a score per
+    label (:mod:`pixelmill.models.classify`)."""
     scale: int
     """Output size over input size (1 for restoration models)."""
     channels: int
@@ -35,6 +40,10 @@ class Manifest:
     """Preferred tile side in input pixels."""
     value_range: tuple[float, float] = (0.0, 1.0)
     """Values that stand for black and white at the model's input and output."""
+    labels: tuple[str, ...] = ()
+    """Class names of a detector or classifier, in the order of its outputs."""
+    layout: str = ""
+    """How a detector's outputs are laid out (one of :data:`LAYOUTS`)."""
     fp16: bool = False
     """Whether the model may run in half precision on a GPU."""
     provenance: str = ""
@@ -56,6 +65,11 @@ class Manifest:
             problems.append(f"receptive_field {self.receptive_field} is not within 0..512")
         if not 16 <= self.tile <= 8192:
             problems.append(f"tile {self.tile} is not within 16..8192")
+        if self.task == "detect" and self.layout not in LAYOUTS:
+            problems.append(f"layout {self.layout!r} of a detector is not one of "
+                            f"{', '.join(LAYOUTS)}")  # fmt: skip
+        if self.task in ("detect", "classify") and not self.labels:
+            problems.append(f"a {self.task} model needs labels (its class names)")
         if problems:
             raise ModelError(f"model {self.name}: manifest: {'; '.join(problems)}")
 
@@ -64,6 +78,7 @@ class Manifest:
         try:
             data = json.loads(text)
             data["value_range"] = tuple(data.get("value_range", (0.0, 1.0)))
+            data["labels"] = tuple(data.get("labels", ()))
             return cls(**data)
         except ModelError:
             raise

@@ -7,6 +7,8 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
@@ -16,6 +18,7 @@ from pixelmill.models.manifest import Manifest
 from pixelmill.models.pixelio import PIXELS, working_bytes, wrap
 from pixelmill.models.registry import ModelFile, find
 
+T = TypeVar("T")
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 _SESSIONS: dict[tuple[str, float, int], Session] = {}
 _LOCK = threading.Lock()
@@ -125,3 +128,40 @@ def _probe(session: Session) -> None:
             f"with {out.shape[3]} channel(s); the manifest (scale {manifest.scale}, "
             f"{manifest.channels} channel(s)) means {expected[1]}×{expected[2]}"
         )
+
+
+def inference_session(model: ModelFile, settings: Settings, task: str, doing: str,
+                      quiet: bool = False) -> object:  # fmt: skip
+    """An onnxruntime session of a model whose manifest's task must be ``task`` (``doing``
+    says what such a model does, for the refusal), on the preferred providers; ``quiet``
+    keeps onnxruntime's warnings out of the log."""
+    import onnxruntime as ort
+
+    manifest = model.manifest
+    if manifest.task != task:
+        raise ModelError(f"model {manifest.name}: its task is {manifest.task!r}, not "
+                         f"{task!r}: it does not {doing}")  # fmt: skip
+    options = session_options(settings)
+    if quiet:
+        options.log_severity_level = 3
+    available = ort.get_available_providers()
+    providers = [p for p in PREFERRED_PROVIDERS if p in available] + ["CPUExecutionProvider"]
+    try:
+        return ort.InferenceSession(str(model.path), options, providers=providers)
+    except Exception as exc:  # noqa: BLE001  # onnxruntime raises its own types
+        raise ModelError(f"model {manifest.name}: cannot load: {exc}") from None
+
+
+_ONCE: dict[tuple[str, str, float, int], object] = {}
+_ONCE_LOCK = threading.Lock()
+
+
+def once(kind: str, name: str, settings: Settings, make: Callable[[ModelFile], T]) -> T:
+    """The process-wide ``kind`` of the named model (a detector, a classifier, an embedder),
+    made by ``make`` on first use and again when the model's file changes."""
+    model = find(name, settings)
+    key = (kind, str(model.path), model.path.stat().st_mtime, settings.threads)
+    with _ONCE_LOCK:
+        if key not in _ONCE:
+            _ONCE[key] = make(model)
+        return _ONCE[key]  # type: ignore[return-value]

@@ -10,7 +10,7 @@ import numpy as np
 from pixelmill.config import Settings
 from pixelmill.errors import ModelError
 from pixelmill.models.registry import ModelFile
-from pixelmill.models.runtime import PREFERRED_PROVIDERS, session_options
+from pixelmill.models.runtime import inference_session
 
 TASK = "embed"
 
@@ -20,19 +20,8 @@ class VectorModel:
     run when it loads, which also proves the model works)."""
 
     def __init__(self, model: ModelFile, settings: Settings) -> None:
-        import onnxruntime as ort
-
         manifest = model.manifest
-        if manifest.task != TASK:
-            raise ModelError(f"model {manifest.name}: its task is {manifest.task!r}, not "
-                             f"{TASK!r}: it does not make embeddings")  # fmt: skip
-        available = ort.get_available_providers()
-        providers = [p for p in PREFERRED_PROVIDERS if p in available] + ["CPUExecutionProvider"]
-        try:
-            self._session = ort.InferenceSession(str(model.path), session_options(settings),
-                                                 providers=providers)  # fmt: skip
-        except Exception as exc:  # noqa: BLE001  # onnxruntime raises its own types
-            raise ModelError(f"model {manifest.name}: cannot load: {exc}") from None
+        self._session = inference_session(model, settings, TASK, "make embeddings")
         self.manifest = manifest
         first = self._session.get_inputs()[0]
         self._input = first.name

@@ -57,10 +57,8 @@ READ_EXTENSIONS = frozenset((*(ext for f in FORMATS.values() for ext in f.extens
 """Suffixes of the files a directory run picks up."""
 
 
-def negotiate(accept: str, source: str) -> Format:
-    """The format ``encode:auto`` stands for: JPEG XL, else AVIF, else WebP, when the ``Accept``
-    header names it (wildcards do not count); else JPEG, or PNG when the source's format may
-    hold an alpha channel."""
+def accepted(accept: str) -> set[str]:
+    """The media types an ``Accept`` header takes (weight above zero; wildcards as written)."""
     taken = set()
     for item in accept.lower().split(","):
         media, *params = item.split(";")
@@ -71,6 +69,14 @@ def negotiate(accept: str, source: str) -> Format:
             weight = 0.0
         if weight > 0:
             taken.add(media.strip())
+    return taken
+
+
+def negotiate(accept: str, source: str) -> Format:
+    """The format ``encode:auto`` stands for: JPEG XL, else AVIF, else WebP, when the ``Accept``
+    header names it (wildcards do not count); else JPEG, or PNG when the source's format may
+    hold an alpha channel."""
+    taken = accepted(accept)
     for name in ("jxl", "avif", "webp"):
         if f"image/{name}" in taken:
             return FORMATS[name]

@@ -324,3 +324,62 @@ class Gates(Kind):
     def schema(self) -> dict[str, Any]:
         return {"type": "array", "minItems": 1,
                 "items": {"type": "string", "pattern": f"^{GATE.pattern}$"}}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Names(Kind):
+    """Names separated by commas, e.g. classes of a detector: ``person,car``; in JSON, a list."""
+
+    def parse(self, text: str) -> tuple[str, ...]:
+        return self.check(text.split(","))
+
+    def check(self, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            return self.parse(value)
+        if not isinstance(value, list | tuple) or not value or not all(
+            isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9_.\-]+", v) for v in value
+        ):
+            raise ValueError(f"is not {self.describe()}")
+        return tuple(value)
+
+    def format(self, value: Any) -> str:
+        return ",".join(value)
+
+    def to_json(self, value: Any) -> list[str]:
+        return list(value)
+
+    def describe(self) -> str:
+        return "names separated by commas"
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "array", "minItems": 1, "items": {"type": "string"}}
+
+
+@dataclass(frozen=True)
+class Target(Kind):
+    """One condition on a metric an encoder must meet, e.g. ``ssimulacra2>=80``."""
+
+    metrics: Callable[[], Collection[str]]
+
+    def parse(self, text: str) -> Gate:
+        return Gates(self.metrics).parse(text)[0] if ":" not in text else self._fail()
+
+    def check(self, value: Any) -> Gate:
+        if isinstance(value, Gate):
+            return value
+        return super().check(value)
+
+    def _fail(self) -> Gate:
+        raise ValueError(f"is not {self.describe()}")
+
+    def format(self, value: Any) -> str:
+        return str(value)
+
+    def to_json(self, value: Any) -> str:
+        return str(value)
+
+    def describe(self) -> str:
+        return f"one condition such as ssimulacra2>=80 ({', '.join(self.metrics())})"
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": f"^{GATE.pattern}$"}

@@ -9,7 +9,7 @@ MAX_SIDE = 10_000_000
 """Largest side a step accepts, in pixels."""
 GRAVITIES = (
     "centre", "north", "south", "east", "west",
-    "northeast", "northwest", "southeast", "southwest", "smart", "entropy",
+    "northeast", "northwest", "southeast", "southwest", "smart", "entropy", "faces",
 )  # fmt: skip
 KERNELS = ("lanczos3", "lanczos2", "mitchell", "cubic", "linear", "nearest")
 

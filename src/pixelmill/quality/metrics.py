@@ -72,6 +72,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            "ssimulacra2:ssimulacra2"),
     Metric("ciede2000", "reference", False, "ΔE00", "mean CIEDE2000 colour difference",
            "reference:ciede2000"),
+    Metric("butteraugli", "reference", False, "distance", "Butteraugli distance, the largest "
+           "perceived difference (1: barely visible; needs libjxl's butteraugli_main)",
+           "butteraugli:distance"),
     Metric("consistency", "consistency", True, "dB",
            "PSNR of the image shrunk back to its source's size, against the source",
            "blind:consistency"),

@@ -52,13 +52,14 @@ from fastapi.responses import FileResponse, StreamingResponse
 from starlette.datastructures import Headers
 
 from pixelmill import api, storage
+from pixelmill.codecs.sniff import identify
 from pixelmill.config import Settings
 from pixelmill.engine import Outcome, output_suffix, settle_format
 from pixelmill.engine.step import op_for
 from pixelmill.errors import PixelmillError, StorageError, UsageError
 from pixelmill.jobs import telemetry
 from pixelmill.pipeline import Pipeline, Step
-from pixelmill.pipeline.formats import FORMAT_ALIASES
+from pixelmill.pipeline.formats import AUTO, FORMAT_ALIASES, FORMATS
 from pixelmill.review.intake import Run, holds, intake, withheld
 from pixelmill.review.store import Reviews
 from pixelmill.service.areas import RESERVED
@@ -82,6 +83,14 @@ HIT_SIZE = 1024**2
 """Largest render the fast path keeps (bigger ones are streamed from the cache)."""
 MAX_ACCEPT = 512
 """Longest ``Accept`` header the fast path keys on (clients choose it)."""
+CHOSEN = ".auto"
+"""Suffix of a cached render whose format the target search chose."""
+MEDIA = {".avif": "image/avif", ".jxl": "image/jxl", ".webp": "image/webp",
+         ".heic": "image/heic"}  # fmt: skip
+"""Media types Python's table may lack."""
+SNIFFED = {"JPEG": ".jpg", "PNG": ".png", "WebP": ".webp", "AVIF": ".avif", "JPEG XL": ".jxl",
+           "GIF": ".gif", "TIFF": ".tif", "HEIC": ".heic"}  # fmt: skip
+"""The suffix of what :func:`pixelmill.codecs.sniff.identify` names."""
 
 
 def signature(key: str, rest: str) -> str:
@@ -138,11 +147,13 @@ def router(settings: Settings, root: Location) -> APIRouter:
         pipeline = _encoded(settle_format(Pipeline.parse(text), source.name, accept), source)
         version = storage.version(source)  # before the digest: a change after it renders anew
         key = _cache_key(source, pipeline, settings, secret)
-        cached = root.child(f"cache/{key[:2]}/{key}{output_suffix(pipeline, source.name)}")
+        chooses = _chooses_format(pipeline)
+        suffix = CHOSEN if chooses else output_suffix(pipeline, source.name)
+        cached = root.child(f"cache/{key[:2]}/{key}{suffix}")
         headers = {"ETag": f'"{key}"', "Cache-Control": CACHE_CONTROL, "Vary": "Accept"}
         if given.get("if-none-match") == headers["ETag"]:
             return Response(status_code=304, headers=headers)
-        media = mimetypes.guess_type(cached.name)[0] or "application/octet-stream"
+        media = None if chooses else _media(suffix)
         gated = any(step.op == "qc" for step in pipeline.steps)
         run = Run(f"render:{key}", source.url, pipeline)
         if gated:
@@ -151,15 +162,18 @@ def router(settings: Settings, root: Location) -> APIRouter:
             outcome = _render(source, None, pipeline, settings, log)
             if gated:
                 _review(reviews, run, outcome)
-            return Response(outcome.data, media_type=media, headers=headers)
+            return Response(outcome.data, media_type=media or _media(outcome.format),
+                            headers=headers)  # fmt: skip
         if not storage.exists(cached):
             made = cached if not holds(pipeline) else None  # held: queued before it is stored
             outcome = _render(source, made, pipeline, settings, log)
+            media = media or _media(outcome.format)
             if gated:
                 _review(reviews, dataclasses.replace(run, output=cached.url), outcome)
             if made is None:
                 _store(outcome.data or b"", cached, settings.tmp_dir)
                 _refuse_held(reviews(), key)
+        media = media or _media(_sniffed(cached))
         if cached.is_local:
             if version is not None and not _models(pipeline) and not gated:  # models may change
                 hits.remember(raw, accept, source, version, cached, media, headers)
@@ -257,6 +271,25 @@ def _refuse_held(reviews: Reviews, key: str) -> None:
     """Refuse (``423``) a render that review holds back."""
     if (held := reviews.held(key=f"render:{key}")) is not None:
         raise HTTPException(423, {"kind": "held", "message": withheld("this image", held)})
+
+
+def _chooses_format(pipeline: Pipeline) -> bool:
+    """Whether the render chooses its format itself (``encode:auto:target=``): its cached copy
+    is named ``KEY.auto`` and its type read from its first bytes."""
+    encode = pipeline.encoder()
+    return encode is not None and encode["format"] == AUTO and encode["target"] is not None
+
+
+def _media(fmt: str) -> str:
+    """The media type of a format (a name, or a suffix such as ``.webp``)."""
+    suffix = fmt if fmt.startswith(".") else FORMATS[fmt].extensions[0]
+    return MEDIA.get(suffix) or mimetypes.guess_type(f"x{suffix}")[0] or "application/octet-stream"
+
+
+def _sniffed(cached: Location) -> str:
+    """The suffix of a cached render's format, read from its first bytes (``KEY.auto``)."""
+    found = identify(storage.read_bytes(cached, 16))
+    return SNIFFED.get(found[0] if found else "", ".bin")
 
 
 def _store(data: bytes, cached: Location, tmp_dir: str | None) -> None:

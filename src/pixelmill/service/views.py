@@ -57,6 +57,14 @@ class JobView(BaseModel):
                                           "bytes, seconds, notes…), once it succeeded")  # fmt: skip
     timings: dict[str, float] = Field(description="seconds by stage")
     qc: list[dict[str, Any]] = Field(description="the quality gates' verdicts")
+    detections: list[dict[str, Any]] = Field(
+        [], description="what detect steps found: box [x0, y0, x1, y1] in the source's pixels "
+        "after autorotation, score, class, landmarks")  # fmt: skip
+    classes: list[dict[str, Any]] = Field([], description="what classify steps said: model "
+                                          "and top classes with scores")  # fmt: skip
+    encode: dict[str, Any] | None = Field(None, description="how a target encode chose its "
+                                          "quality: format, quality, score, target, met, "
+                                          "trials")  # fmt: skip
     error: JobError | None
     webhook: Webhook | None
     links: Links

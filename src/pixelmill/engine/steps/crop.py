@@ -10,6 +10,7 @@ import pyvips
 from pixelmill.codecs import Source
 from pixelmill.config import Settings
 from pixelmill.engine.context import Context
+from pixelmill.engine.detection import face_finder
 from pixelmill.engine.imaging import SMART, Size, place
 from pixelmill.engine.step import Op
 from pixelmill.errors import PipelineError
@@ -29,7 +30,8 @@ def _box_or_gravity(args: Mapping[str, Any]) -> str | None:
 
 def apply(image: pyvips.Image, step: Step, ctx: Context) -> pyvips.Image:
     if step["x"] is None:
-        return place(image, step["width"], step["height"], step["gravity"] or "centre")
+        return place(image, step["width"], step["height"], step["gravity"] or "centre",
+                     face_finder(ctx.settings, ctx.found))  # fmt: skip
     x, y = step["x"], step["y"]
     if x >= image.width or y >= image.height:
         raise PipelineError(
@@ -51,7 +53,7 @@ def size(step: Step, w: int, h: int, settings: Settings) -> Size:
 OP = Op(declare(
     "crop",
     "cut out width × height, placed by gravity (centre, north…, smart: the most interesting "
-    "part, entropy) or at x=, y=",
+    "part, entropy, faces: every face in frame) or at x=, y=",
     Param("width", side, "width in pixels (clipped to the image)", REQUIRED),
     Param("height", side, "height in pixels (clipped to the image)", REQUIRED),
     Param("gravity", gravity, "where the box sits (default centre)"),

@@ -33,6 +33,9 @@ def apply(image: pyvips.Image, step: Step, ctx: Context) -> pyvips.Image:
     ctx.notes.append(f"{plan.describe(step['name'])} on {session.providers[0]}")
     run = tiled.ModelRun(image, session, plan)
     ctx.models.append(run)
+    if ctx.random_after and ctx.private:  # unredacted pixels never go to a spool file
+        progress, ctx.progress = ctx.progress, None
+        return ctx.stack.enter_context(bandsink.Stream(run, str(ctx.source), progress)).copy_memory()
     if ctx.random_after:
         spool = ctx.stack.enter_context(
             tempfile.TemporaryDirectory(prefix="pixelmill-model-", dir=ctx.settings.tmp_dir)

@@ -12,12 +12,12 @@ import pyvips
 from pixelmill.codecs import Source
 from pixelmill.engine import qc
 from pixelmill.engine.context import Context
+from pixelmill.engine.detection import face_finder
 from pixelmill.engine.step import Op
 from pixelmill.errors import QualityError
 from pixelmill.pipeline import Step
 from pixelmill.pipeline.kinds import Choice, Gates, Name
 from pixelmill.pipeline.spec import REQUIRED, Param, declare
-from pixelmill.quality.metrics import metrics
 
 WEIGHT = 10.0
 """Work of a gate per pixel: its metrics read both images whole."""
@@ -25,7 +25,11 @@ WEIGHT = 10.0
 
 def apply(image: pyvips.Image, step: Step, ctx: Context) -> pyvips.Image:
     began = time.monotonic()
-    verdict = qc.judge(image, ctx.given if ctx.reference is None else ctx.reference, step)
+    counted = {}
+    if any(gate.metric == "faces" for gate in step["gates"]):
+        counted["faces"] = float(len(face_finder(ctx.settings, ctx.found)(image)))
+    verdict = qc.judge(image, ctx.given if ctx.reference is None else ctx.reference, step,
+                       counted)  # fmt: skip
     ctx.clock.aside("qc", time.monotonic() - began)
     ctx.verdicts.append(verdict)
     ctx.notes.append(verdict.describe())
@@ -43,8 +47,8 @@ OP = Op(declare(
     "quality gate, e.g. qc:ssim>=0.92:consistency>=35:on_fail=hold:queue=faces: fail (default) "
     "stops and writes nothing, flag writes and sends the output to review, hold writes it but "
     "keeps it from delivery until a reviewer approves it; see docs/quality.md",
-    Param("gates", Gates(metrics), "conditions on metrics, e.g. ssim>=0.92:"
-          "consistency>=35 (pixelmill metrics lists them)", REQUIRED),
+    Param("gates", Gates(qc.gate_names), "conditions on metrics, e.g. ssim>=0.92:"
+          "consistency>=35 (pixelmill metrics lists them), or on counts: faces>=1", REQUIRED),
     Param("on_fail", Choice(("fail", "flag", "hold")), "a failed condition stops the run and "
           "writes nothing (fail), writes and sends the output to review (flag), or writes it "
           "and holds it back until a reviewer approves it (hold)", "fail", positional=False),

@@ -11,6 +11,7 @@ import pyvips
 from pixelmill.codecs import Source
 from pixelmill.config import Settings
 from pixelmill.engine.context import Context
+from pixelmill.engine.detection import face_finder
 from pixelmill.engine.imaging import SMART, Size, place, premultiplied, rescale, scaled
 from pixelmill.engine.step import Op
 from pixelmill.pipeline import Step
@@ -53,7 +54,8 @@ def apply(image: pyvips.Image, step: Step, ctx: Context) -> pyvips.Image:
     if (hscale, vscale) != (1.0, 1.0):
         image = premultiplied(image, lambda i: rescale(i, hscale, vscale, step["kernel"]))
     if step["mode"] == "fill":
-        image = place(image, step["width"], step["height"], step["gravity"])
+        image = place(image, step["width"], step["height"], step["gravity"],
+                      face_finder(ctx.settings, ctx.found))  # fmt: skip
     return image
 
 

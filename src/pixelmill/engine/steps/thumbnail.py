@@ -10,7 +10,8 @@ import pyvips
 from pixelmill.codecs import Source
 from pixelmill.config import Settings
 from pixelmill.engine.context import Context
-from pixelmill.engine.imaging import INTERESTING, Size, place, scaled
+from pixelmill.engine.detection import face_finder
+from pixelmill.engine.imaging import INTERESTING, Finder, Size, place, scaled
 from pixelmill.engine.step import Op
 from pixelmill.engine.steps.resize import fill_gravity, smart_fill
 from pixelmill.pipeline import Step
@@ -21,7 +22,7 @@ from pixelmill.pipeline.spec import REQUIRED, Param, declare
 Shrink = Callable[..., pyvips.Image]
 
 
-def _thumbnail(shrink: Shrink, size: Size, step: Step) -> pyvips.Image:
+def _thumbnail(shrink: Shrink, size: Size, step: Step, faces: Finder) -> pyvips.Image:
     """Thumbnail through ``shrink`` (libvips' thumbnail of a source, or of an image), whose
     input is ``size`` (width, height) once upright."""
     width = step["width"]
@@ -41,15 +42,19 @@ def _thumbnail(shrink: Shrink, size: Size, step: Step) -> pyvips.Image:
         cover = shrink(width, height=MAX_SIDE, size=fit)
     else:
         cover = shrink(MAX_SIDE, height=height, size=fit)
-    return place(cover, width, height, where)
+    if where == "faces":
+        cover = cover.copy_memory()  # read twice: to find the faces, then to cut them out
+    return place(cover, width, height, where, faces)
 
 
 def apply(image: pyvips.Image, step: Step, ctx: Context) -> pyvips.Image:
-    return _thumbnail(image.thumbnail_image, (image.width, image.height), step)
+    return _thumbnail(image.thumbnail_image, (image.width, image.height), step,
+                      face_finder(ctx.settings, ctx.found))  # fmt: skip
 
 
 def on_load(source: Source, step: Step) -> pyvips.Image:
-    return _thumbnail(source.thumbnail, source.upright_size, step)
+    return _thumbnail(source.thumbnail, source.upright_size, step,
+                      face_finder(source.settings, []))  # fmt: skip
 
 
 def size(step: Step, w: int, h: int, settings: Settings) -> Size:
