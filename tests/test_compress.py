@@ -178,3 +178,38 @@ def test_on_demand_auto_target_chooses_within_accept_and_caches(tmp_path: Path, 
     source = pyvips.Image.new_from_file(str(files / "coffee.png"))
     assert compare(source, decoded_image, ["ssimulacra2"])["ssimulacra2"] >= 70
     assert len(list((tmp_path / "data").rglob("*.auto"))) == 1
+
+
+@pytest.fixture(scope="module")
+def large() -> pyvips.Image:
+    """A 2048 × 1536 photograph-like image (coffee, enlarged, with grain)."""
+    base = pyvips.Image.new_from_array(skimage.data.coffee(), interpretation="srgb")
+    big = base.resize(4, kernel="cubic").crop(0, 0, 2048, 1536)
+    grain = pyvips.Image.gaussnoise(2048, 1536, sigma=6, mean=0)
+    return (big + grain.bandjoin([grain, grain])).cast("uchar").copy(
+        interpretation="srgb").copy_memory()
+
+
+def test_a_large_image_is_searched_on_a_sample_and_confirmed_whole(
+        large: pyvips.Image, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from pixelmill.compress import sample
+
+    monkeypatch.setattr(sample, "FROM", 1_000_000)
+    choice = search(large, FORMATS["webp"], TARGET, {"effort": 4})
+    assert choice.met and 0 < choice.regions["sampled"] <= 0.4  # 16 tiles at least
+    assert 1 <= choice.regions["full_size_encodes"] <= 3
+    assert score_of(large, decoded(choice.data), "ssimulacra2") >= 80
+
+
+def test_a_sample_never_passes_an_image_that_fails_whole(
+        large: pyvips.Image, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """A sample that is far easier than the image (flat grey) answers a low quality; the whole
+    image fails there, and the search goes on at full size until it passes."""
+    from pixelmill.compress import sample, target
+
+    flat = sample.Sample(pyvips.Image.black(1024, 1024, bands=3).copy(interpretation="srgb")
+                         + 128, (), 0.25)  # fmt: skip
+    monkeypatch.setattr(target, "sampled", lambda image, regions: flat)
+    choice = search(large, FORMATS["webp"], TARGET, {"effort": 4})
+    assert choice.met and choice.regions["full_size_encodes"] >= 2
+    assert score_of(large, decoded(choice.data), "ssimulacra2") >= 80

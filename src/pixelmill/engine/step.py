@@ -34,6 +34,12 @@ def _never(step: Step, source: Source) -> bool:
     return False
 
 
+def whole(step: Step, source: Source) -> bool:
+    """``random_access`` of a step that reads the whole image before the steps after it do
+    (a gate's metrics, a detector, a classifier)."""
+    return True
+
+
 def _same(step: Step, width: int, height: int, settings: Settings) -> Size:
     return width, height
 

@@ -11,13 +11,13 @@ import time
 import pyvips
 
 from pixelmill import codecs, storage
-from pixelmill.compress.choose import best
+from pixelmill.compress.choose import FLAT, best
 from pixelmill.compress.regions import regions_of
 from pixelmill.compress.target import Choice
 from pixelmill.engine.context import Context
 from pixelmill.engine.detection import face_finder
 from pixelmill.engine.qc import Verdict
-from pixelmill.errors import LimitError, QualityError
+from pixelmill.errors import LimitError, ModelError, QualityError
 from pixelmill.pipeline import Step
 from pixelmill.pipeline.formats import AUTO, FORMATS, Format
 from pixelmill.storage import Location
@@ -83,12 +83,9 @@ def _boxes(image: pyvips.Image, encode: Step, ctx: Context) -> tuple[list, list]
 def _flat(image: pyvips.Image, ctx: Context) -> bool:
     """Whether the content-kind classifier (when installed, or a classify step's answer)
     calls the image a graphic or a screenshot."""
-    from pixelmill.compress.choose import FLAT
-
     said = [c for c in ctx.classes if c["model"] == "content-kind"]
     if not said:
         from pixelmill.engine.steps.classify import classified
-        from pixelmill.errors import ModelError
 
         try:
             classified(image, "content-kind", 1, ctx)

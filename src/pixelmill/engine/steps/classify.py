@@ -11,10 +11,9 @@ import time
 import numpy as np
 import pyvips
 
-from pixelmill.codecs import Source
 from pixelmill.engine.context import Context
 from pixelmill.engine.detection import as_rgb8
-from pixelmill.engine.step import Op
+from pixelmill.engine.step import Op, whole
 from pixelmill.models.classify import classifier_for
 from pixelmill.pipeline import Step
 from pixelmill.pipeline.kinds import Int, Name
@@ -40,15 +39,11 @@ def classified(image: pyvips.Image, model: str, k: int, ctx: Context) -> list[di
     return top
 
 
-def random_access(step: Step, source: Source) -> bool:
-    return True  # the classifier reads the whole image before the steps after it do
-
-
 OP = Op(declare(
     "classify",
     "say what kind of image it is with a classifier model (content-kind is bundled: photo, "
     "graphic, screenshot, scan); the image goes on unchanged, the top classes go in the outcome",
     Param("model", Name(), "classifier model (task classify; pixelmill models list)", REQUIRED),
     Param("top", Int(1, 100), "how many of the likeliest classes are kept", 3, positional=False),
-), apply, random_access, weight=lambda step: 2.0, gate=True,
+), apply, whole, weight=lambda step: 2.0, gate=True,
     models=lambda step: (step["model"],))  # fmt: skip

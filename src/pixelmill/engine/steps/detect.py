@@ -10,14 +10,14 @@ import time
 
 import pyvips
 
-from pixelmill.codecs import Source
 from pixelmill.engine.context import Context
 from pixelmill.engine.detection import Found, find
-from pixelmill.engine.step import Op
+from pixelmill.engine.step import Op, whole
 from pixelmill.errors import UsageError
 from pixelmill.models.detect import detector_for
 from pixelmill.pipeline import Step
-from pixelmill.pipeline.kinds import Float, Int, Name, Names
+from pixelmill.pipeline.kinds import Int, Name
+from pixelmill.pipeline.params import classes, threshold
 from pixelmill.pipeline.spec import REQUIRED, Param, declare
 
 WEIGHT = 30.0
@@ -42,20 +42,14 @@ def apply(image: pyvips.Image, step: Step, ctx: Context) -> pyvips.Image:
     return image
 
 
-def random_access(step: Step, source: Source) -> bool:
-    return True  # the detector reads the image before the steps after it do
-
-
 OP = Op(declare(
     "detect",
     "find objects or faces with a detector model (detect:faces is bundled); the image goes "
     "on unchanged, the boxes go in the outcome and to later steps",
     Param("model", Name(), "detector model (task detect; pixelmill models list)", REQUIRED),
-    Param("threshold", Float(0.0, 1.0), "lowest score kept (default: the model's layout's: "
-          "0.7 for mtcnn faces, 0.25 for yolo)", positional=False),
-    Param("classes", Names(), "keep only these classes, e.g. classes=person,car",
-          positional=False),
+    threshold,
+    classes,
     Param("tile", Int(64, 8192), "core of a tile in pixels for large images (default: the "
           "model's)", positional=False),
-), apply, random_access, weight=lambda step: WEIGHT, gate=True,
+), apply, whole, weight=lambda step: WEIGHT, gate=True,
     models=lambda step: (step["model"],))  # fmt: skip

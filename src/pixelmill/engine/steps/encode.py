@@ -95,6 +95,11 @@ def apply(image: pyvips.Image, step: Step, ctx: Context) -> pyvips.Image:
     return image
 
 
+def models(step: Step) -> tuple[str, ...]:
+    """The models a target encode runs: the face detector where it looks for faces."""
+    return ("faces",) if step["target"] is not None and step["look"] else ()
+
+
 OP = Op(declare(
     "encode",
     "jpeg png webp avif heic tiff gif jxl, or auto; q=, effort=, lossless=, bitdepth=, or "
@@ -130,4 +135,4 @@ OP = Op(declare(
           positional=False),
     check=_encode_options,
     encodes=True,
-), apply)  # fmt: skip
+), apply, models=models)  # fmt: skip

@@ -9,11 +9,10 @@ import time
 
 import pyvips
 
-from pixelmill.codecs import Source
 from pixelmill.engine import qc
 from pixelmill.engine.context import Context
 from pixelmill.engine.detection import face_finder
-from pixelmill.engine.step import Op
+from pixelmill.engine.step import Op, whole
 from pixelmill.errors import QualityError
 from pixelmill.pipeline import Step
 from pixelmill.pipeline.kinds import Choice, Gates, Name
@@ -38,10 +37,6 @@ def apply(image: pyvips.Image, step: Step, ctx: Context) -> pyvips.Image:
     return image
 
 
-def random_access(step: Step, source: Source) -> bool:
-    return True  # the metrics read the whole image, and the one it is measured against
-
-
 OP = Op(declare(
     "qc",
     "quality gate, e.g. qc:ssim>=0.92:consistency>=35:on_fail=hold:queue=faces: fail (default) "
@@ -54,4 +49,4 @@ OP = Op(declare(
           "and holds it back until a reviewer approves it (hold)", "fail", positional=False),
     Param("queue", Name(), "the review queue of flagged and held outputs", "review",
           positional=False),
-), apply, random_access, weight=lambda step: WEIGHT, gate=True)  # fmt: skip
+), apply, whole, weight=lambda step: WEIGHT, gate=True)  # fmt: skip

@@ -16,13 +16,14 @@ import time
 
 import pyvips
 
-from pixelmill.codecs import Source, colour_bands
+from pixelmill.codecs import colour_bands
 from pixelmill.engine.context import Context
 from pixelmill.engine.detection import Found, find
-from pixelmill.engine.step import Op
+from pixelmill.engine.step import Op, whole
 from pixelmill.models.detect import Detection, detector_for
 from pixelmill.pipeline import Step
-from pixelmill.pipeline.kinds import Choice, Float, Name, Names
+from pixelmill.pipeline.kinds import Choice, Float, Name
+from pixelmill.pipeline.params import classes, threshold
 from pixelmill.pipeline.spec import REQUIRED, Param, declare
 
 BLOCKS = {"pixelate": 8, "blur": 6}
@@ -80,10 +81,6 @@ def _hide(image: pyvips.Image, d: Detection, mode: str, margin: float) -> pyvips
     return image.insert(hidden, left, top)
 
 
-def random_access(step: Step, source: Source) -> bool:
-    return True  # the detector reads the image before the boxes are painted over
-
-
 OP = Op(declare(
     "redact",
     "make what a detector finds unrecognisable, e.g. redact:faces (mode=blur, pixelate or "
@@ -93,8 +90,7 @@ OP = Op(declare(
           positional=False),
     Param("margin", Float(0.0, 2.0), "added around each box, as a fraction of its side",
           0.15, positional=False),
-    Param("threshold", Float(0.0, 1.0), "lowest detector score hidden (default: the model's; "
-          "lower hides more)", positional=False),
-    Param("classes", Names(), "hide only these classes", positional=False),
-), apply, random_access, weight=lambda step: 30.0, models=lambda step: (step["model"],),
+    threshold,
+    classes,
+), apply, whole, weight=lambda step: 30.0, models=lambda step: (step["model"],),
     private=True)  # fmt: skip
