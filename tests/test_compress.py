@@ -213,3 +213,35 @@ def test_a_sample_never_passes_an_image_that_fails_whole(
     choice = search(large, FORMATS["webp"], TARGET, {"effort": 4})
     assert choice.met and choice.regions["full_size_encodes"] >= 2
     assert score_of(large, decoded(choice.data), "ssimulacra2") >= 80
+
+
+def test_flat_graphics_also_try_lossless_and_keep_it_when_smaller() -> None:
+    from pixelmill.codecs import prepare
+    from pixelmill.compress.choose import best
+    from pixelmill.pipeline import Step
+
+    bars = pyvips.Image.black(600, 400, bands=3).copy(interpretation="srgb")
+    for n, colour in enumerate([(230, 60, 40), (40, 120, 220), (250, 200, 0)]):
+        bars = bars.draw_rect(list(colour), 60 + n * 180, 400 - 100 * (n + 1), 120,
+                              100 * (n + 1), fill=True)  # fmt: skip
+    bars = bars.draw_rect([255, 255, 255], 0, 0, 600, 20, fill=True)
+
+    def prepared(fmt):  # noqa: ANN001, ANN202
+        return prepare(bars, fmt, Step.make("encode", format=fmt.name))
+
+    chosen, tried = best(prepared, ("webp", "jpeg"), TARGET, (), False, flat=True)
+    assert {(c.format, c.lossless) for c in tried} == {("webp", False), ("jpeg", False),
+                                                       ("webp", True), ("png", True)}
+    assert chosen.lossless and chosen.bytes == min(c.bytes for c in tried if c.met)
+
+
+def test_an_auto_target_output_is_named_auto_or_by_one_format(images: Path, tmp_path: Path,
+                                                              cli) -> None:  # fmt: skip
+    code, _, err = cli("run", images / "coffee.png", tmp_path / "c.bin", "-p",
+                       "encode:auto:target=ssimulacra2>=70")
+    assert code == 2 and "name the output *.auto" in err
+    code, out, _ = cli("run", images / "coffee.png", tmp_path / "c.auto", "-p",
+                       "encode:auto:target=ssimulacra2>=70:formats=webp,jpeg", "--json")
+    assert code == 0
+    written = pyvips.Image.new_from_file(str(tmp_path / "c.auto"))
+    assert written.get("vips-loader").startswith(json.loads(out)["format"])

@@ -13,6 +13,7 @@ import pyvips
 from pixelmill.codecs import save
 from pixelmill.compress.regions import Region
 from pixelmill.compress.target import Choice, decoded, encoded, score_of, search
+from pixelmill.errors import PipelineError
 from pixelmill.pipeline.formats import FORMATS, Format
 from pixelmill.pipeline.kinds import Gate
 
@@ -29,14 +30,22 @@ Prepare = Callable[[Format], tuple[pyvips.Image, dict[str, Any]]]
 def best(prepare: Prepare, formats: Sequence[str], target: Gate, regions: Sequence[Region],
          lossless: bool, flat: bool) -> tuple[Choice, list[Choice]]:  # fmt: skip
     """The smallest encoding meeting ``target`` over ``formats`` (lossless WebP or PNG too
-    when ``flat``), and every candidate tried; when none meets it, the best-scoring one."""
+    when ``flat``), and every candidate tried; when none meets it, the best-scoring one. A
+    format that cannot hold the image (alpha in JPEG) is passed over."""
     tried: list[Choice] = []
+    refused: PipelineError | None = None
     for name in formats:
         fmt = FORMATS[name]
         if not save.encoder_available(name) or fmt.quality is None:
             continue
-        image, options = prepare(fmt)
+        try:
+            image, options = prepare(fmt)
+        except PipelineError as exc:
+            refused = exc
+            continue
         tried.append(search(image, fmt, target, options, regions, lossless))
+    if not tried and not flat and refused is not None:
+        raise refused
     if flat:
         for name in ("webp", "png"):
             if name in formats or name == "png":

@@ -34,6 +34,11 @@ def settle_format(pipeline: Pipeline, source: str, accept: str = "",
     return Pipeline(tuple(concrete if step is encode else step for step in pipeline.steps))
 
 
+CHOSEN = ".auto"
+"""The suffix of an output whose format ``encode:auto:target=`` chooses (read its first bytes,
+or the outcome's ``format``, to know which)."""
+
+
 def candidates(formats: tuple[str, ...] | None, accept: str) -> tuple[str, ...]:
     """What ``encode:auto:target=`` may choose from: ``formats`` (default
     :data:`pixelmill.compress.choose.LOSSY`), within what an ``Accept`` header takes when one
@@ -51,6 +56,10 @@ def output_format(pipeline: Pipeline, destination: Location | None) -> Format | 
     for ``encode:auto:target=``, whose format the search chooses."""
     encode = pipeline.encoder()
     if encode is not None and encode["format"] == AUTO:
+        if destination is not None and not destination.name.endswith(CHOSEN):
+            raise UsageError(f"{destination}: encode:auto:target= chooses the format image by "
+                             f"image: name the output *{CHOSEN} (any format) or with the suffix "
+                             "of one format, or use `pixelmill optimize`")  # fmt: skip
         return None
     if destination is None:
         if encode is None:

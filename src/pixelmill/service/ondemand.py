@@ -55,6 +55,7 @@ from pixelmill import api, storage
 from pixelmill.codecs.sniff import identify
 from pixelmill.config import Settings
 from pixelmill.engine import Outcome, output_suffix, settle_format
+from pixelmill.engine.output import CHOSEN
 from pixelmill.engine.step import op_for
 from pixelmill.errors import PixelmillError, StorageError, UsageError
 from pixelmill.jobs import telemetry
@@ -83,8 +84,6 @@ HIT_SIZE = 1024**2
 """Largest render the fast path keeps (bigger ones are streamed from the cache)."""
 MAX_ACCEPT = 512
 """Longest ``Accept`` header the fast path keys on (clients choose it)."""
-CHOSEN = ".auto"
-"""Suffix of a cached render whose format the target search chose."""
 MEDIA = {".avif": "image/avif", ".jxl": "image/jxl", ".webp": "image/webp",
          ".heic": "image/heic"}  # fmt: skip
 """Media types Python's table may lack."""

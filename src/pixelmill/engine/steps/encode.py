@@ -96,8 +96,11 @@ def apply(image: pyvips.Image, step: Step, ctx: Context) -> pyvips.Image:
 
 
 def models(step: Step) -> tuple[str, ...]:
-    """The models a target encode runs: the face detector where it looks for faces."""
-    return ("faces",) if step["target"] is not None and step["look"] else ()
+    """The models a target encode runs: the face detector where it looks for faces, and the
+    content-kind classifier where it chooses the format (lossless for graphics)."""
+    if step["target"] is None:
+        return ()
+    return ("faces",) * step["look"] + ("content-kind",) * (step["format"] == AUTO)
 
 
 OP = Op(declare(
