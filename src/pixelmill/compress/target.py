@@ -35,9 +35,9 @@ from pixelmill.pipeline.formats import FORMATS, Format
 from pixelmill.pipeline.kinds import Gate
 from pixelmill.quality.metrics import compare, metric
 
-CLOSE = 3
+CLOSE = 2
 """Width of the quality bracket at which the search stops (the lowest pass is kept)."""
-NEAR = 1.5
+NEAR = 1.0
 """Quality steps' worth of margin (at the format's typical slope) within which a pass ends the
 search."""
 MAX_TRIALS = 8

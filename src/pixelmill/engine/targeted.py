@@ -22,6 +22,10 @@ from pixelmill.pipeline import Step
 from pixelmill.pipeline.formats import AUTO, FORMATS, Format
 from pixelmill.storage import Location
 
+LOOK_SIDE = 1536
+"""Longest side of the copy faces are looked for in (faces matter here by the tiles they
+touch, so one 20-pixel face of that copy is enough; a detect step's own boxes are used as
+they are)."""
 MAX_PIXELS = 100_000_000
 """Largest image a target encode takes: it holds the image, and each trial, in memory."""
 
@@ -66,7 +70,8 @@ def render(image: pyvips.Image, encode: Step, destination: Location | None, ctx:
 
 def _boxes(image: pyvips.Image, encode: Step, ctx: Context) -> tuple[list, list]:
     """Boxes where the target must hold, in ``image``'s pixels: what the detect steps found
-    (scaled from the image each looked at), and faces found here when none did."""
+    (scaled from the image each looked at), and, when none did, the faces found in a copy of
+    at most :data:`LOOK_SIDE` pixels."""
     boxes, labels = [], []
     for _, found in ctx.found:
         sx, sy = image.width / found.width, image.height / found.height
@@ -74,8 +79,10 @@ def _boxes(image: pyvips.Image, encode: Step, ctx: Context) -> tuple[list, list]
             boxes.append(d.moved(sx, sy).box)
             labels.append(d.label)
     if not boxes and encode["look"]:
-        for d in face_finder(ctx.settings, [])(image):
-            boxes.append(d.box)
+        factor = min(1.0, LOOK_SIDE / max(image.width, image.height))
+        small = image.resize(factor) if factor < 1 else image
+        for d in face_finder(ctx.settings, [])(small):
+            boxes.append(d.moved(image.width / small.width, image.height / small.height).box)
             labels.append(d.label)
     return boxes, labels
 
