@@ -226,7 +226,7 @@ def test_flat_graphics_also_try_lossless_and_keep_it_when_smaller() -> None:
                               100 * (n + 1), fill=True)  # fmt: skip
     bars = bars.draw_rect([255, 255, 255], 0, 0, 600, 20, fill=True)
 
-    def prepared(fmt):  # noqa: ANN001, ANN202
+    def prepared(fmt):
         return prepare(bars, fmt, Step.make("encode", format=fmt.name))
 
     chosen, tried = best(prepared, ("webp", "jpeg"), TARGET, (), False, flat=True)

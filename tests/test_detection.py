@@ -278,3 +278,43 @@ def test_a_dataset_keeps_what_was_found(portrait: Path, tmp_path: Path, cli, pip
     assert event["found"]["detections"][0]["class"] == "face"
     assert store.count(store.view("people"), 'tag = "detected:face"') == 1
     store.close()
+
+
+def test_the_lab_exports_mtcnn_weights_from_a_wheel(tmp_path: Path, cli) -> None:
+    """`pixelmill lab faces` reads the three nets from a facenet-pytorch-shaped wheel (here with
+    seeded random weights) into one ONNX file whose P-Net answers as the PyTorch one does."""
+    import io
+    import zipfile
+
+    import onnxruntime as ort
+    import torch
+
+    from pixelmill.lab import faces as lab_faces
+
+    torch.manual_seed(0)
+    nets = lab_faces.networks()
+    wheel = tmp_path / "facenet_pytorch-0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for part, net in nets.items():
+            theirs = {ours: name for name, ours in lab_faces._RENAME[part].items()}
+            state = {f"{theirs[key.rsplit('.', 1)[0]]}.{key.rsplit('.', 1)[1]}": value
+                     for key, value in net.state_dict().items()}  # fmt: skip
+            data = io.BytesIO()
+            torch.save(state, data)
+            archive.writestr(f"facenet_pytorch/data/{part}.pt", data.getvalue())
+    code, _, err = cli("lab", "faces", wheel, "--out", tmp_path / "models")
+    assert code == 0, err
+    path = tmp_path / "models" / "faces.onnx"
+    manifest = Manifest.from_json(path.with_suffix(".json").read_text(), str(path))
+    assert (manifest.task, manifest.layout, manifest.licence) == ("detect", "mtcnn", "MIT")
+    Detector(ModelFile(manifest, path, "user"), Settings())  # loads and passes its probe
+    image = torch.rand(1, 3, 37, 53) * 2 - 1
+    with torch.no_grad():
+        expected = [t.numpy() for t in nets["pnet"].eval()(image)]
+    got = ort.InferenceSession(str(path)).run(["pnet_box", "pnet_prob"], {"pnet": image.numpy()})
+    for ours, theirs in zip(got, expected, strict=True):
+        np.testing.assert_allclose(ours, theirs, atol=1e-4)
+
+    (tmp_path / "broken.whl").write_bytes(b"not a zip")
+    code, _, err = cli("lab", "faces", tmp_path / "broken.whl")
+    assert code == 2 and "give a facenet-pytorch wheel" in err and "BadZipFile" in err

@@ -245,3 +245,50 @@ def lab_card(ctx: click.Context, models: tuple[str, ...], out: str | None, as_js
         return
     for path in cards.write(card, Path(out), as_json):
         click.echo(f"wrote {path}", err=True)
+
+
+@lab.command("faces")
+@click.argument("source", type=click.Path(exists=True))
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Folder for faces.onnx and its manifest (default: the user models folder).")
+@click.pass_context
+def lab_faces(ctx: click.Context, source: str, out: str | None) -> None:
+    """Export the face detector ``faces`` (MTCNN) to ONNX from SOURCE, a facenet-pytorch wheel
+    (``pip download facenet-pytorch==2.6.0 --no-deps``) or its installed package folder."""
+    from pixelmill.models.registry import user_dir
+
+    folder = Path(out) if out else user_dir(settings_of(ctx))
+    path = _lab("faces").export(Path(source), folder)
+    click.echo(f"wrote {path} and its manifest", err=True)
+
+
+@lab.command("content-kind")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Folder for content-kind.onnx, its manifest and card (default: the user "
+                   "models folder).")  # fmt: skip
+@click.option("--steps", default=1000, show_default=True, type=click.IntRange(1),
+              help="Training steps (batches of 64).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0),
+              help="Seed of the generated images and of the training.")
+@click.option("--images", default=1200, show_default=True, type=click.IntRange(1),
+              help="Generated training images per label.")
+@_THREADS
+@click.option("--workers", type=click.IntRange(0, 64),
+              help="Processes drawing the images (default: one per core; 0: this one).")
+@_QUIET
+@click.pass_context
+def lab_content_kind(ctx: click.Context, out: str | None, steps: int, seed: int, images: int,
+                     threads: int | None, workers: int | None, quiet: bool) -> None:  # fmt: skip
+    """Train the content-kind classifier (photo, graphic, screenshot, scan) on generated
+    images, export it to ONNX with its manifest and model card, and print its evaluation:
+    accuracy and confusion matrix on a held-out test set, and the labels of real photographs
+    it never saw."""
+    from pixelmill.models.registry import user_dir
+
+    classifier = _lab("classifier")
+    plan = classifier.Plan(steps=steps, seed=seed, images=images)
+    folder = Path(out) if out else user_dir(settings_of(ctx))
+    card = classifier.build(plan, folder, workers=workers, threads=threads,
+                            display=_display(quiet), shown_out=out)  # fmt: skip
+    click.echo(f"wrote {folder / (classifier.NAME + '.onnx')}, its manifest and card", err=True)
+    click.echo(classifier.summary(card))

@@ -165,7 +165,7 @@ def make(models: list[str], *, follows: tuple[str, ...] = (), recipe: str | None
         "baselines": baselines,
         "speed": {
             "image": f"{side}×{side} dead leaves (seed {SEED}), uncompressed TIFF in and out",
-            "threads": threads, "repeats": repeats, "cpu": _cpu(), "cores": os.cpu_count(),
+            "threads": threads, "repeats": repeats, "cpu": cpu_name(), "cores": os.cpu_count(),
             "onnxruntime": onnxruntime.__version__,
         },
         "command": command,
@@ -270,7 +270,7 @@ def write(card: dict[str, Any], path: Path, as_json: bool) -> list[Path]:
     return [path, beside]
 
 
-def _cpu() -> str:
+def cpu_name() -> str:
     """The CPU's model name, where the system says it."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:

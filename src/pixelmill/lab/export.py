@@ -42,7 +42,7 @@ FP16 = "float16 weights and operators"
 
 
 @contextlib.contextmanager
-def _quiet_exporter() -> Iterator[None]:
+def quiet_exporter() -> Iterator[None]:
     """Silence the exporter's chatter (optional torchvision ops, deprecations in torch)."""
     logger = logging.getLogger("torch.onnx")
     level = logger.level
@@ -61,7 +61,7 @@ def to_onnx(net: ConvNet, path: Path, opset: int) -> None:
     dims = {0: torch.export.Dim("n", min=1), 2: torch.export.Dim("h", min=1),
             3: torch.export.Dim("w", min=1)}  # fmt: skip
     example = torch.rand(1, 3, 64, 64)
-    with _quiet_exporter():
+    with quiet_exporter():
         program = torch.onnx.export(
             net, (example,), dynamo=True, verbose=False, opset_version=opset,
             input_names=["input"], output_names=["output"], dynamic_shapes=(dims,),

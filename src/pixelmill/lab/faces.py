@@ -10,8 +10,7 @@ range ((v - 127.5) / 128), each with a small default so that a run feeds only th
 needs. Nothing is downloaded: the weights come from the wheel or the installed package given::
 
     pip download facenet-pytorch==2.6.0 --no-deps -d wheels
-    python -c "from pathlib import Path; from pixelmill.lab.faces import export; \
-        export(Path('wheels/facenet_pytorch-2.6.0-py3-none-any.whl'), Path('models'))"
+    pixelmill lab faces wheels/facenet_pytorch-2.6.0-py3-none-any.whl --out models
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
+import pickle
 import tempfile
 import zipfile
 from pathlib import Path
@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from pixelmill.errors import UsageError
-from pixelmill.lab.export import strip_traces
+from pixelmill.lab.export import quiet_exporter, strip_traces
 from pixelmill.models.manifest import Manifest
 
 NAME = "faces"
@@ -108,23 +108,27 @@ _RENAME = {
 def read_weights(source: Path) -> tuple[dict[str, dict[str, torch.Tensor]], str]:
     """The three state dicts from a facenet-pytorch wheel or installed package folder, and the
     SHA-256 of each file (for the provenance)."""
+    wanted = UsageError(f"{source}: give a facenet-pytorch wheel (.whl) or its package folder "
+                        "(`pip download facenet-pytorch --no-deps`)")  # fmt: skip
     raw: dict[str, bytes] = {}
-    if source.is_file() and source.suffix == ".whl":
-        with zipfile.ZipFile(source) as wheel:
-            for part in PARTS:
-                raw[part] = wheel.read(f"facenet_pytorch/data/{part}.pt")
-    elif (source / "data").is_dir() or (source / "facenet_pytorch" / "data").is_dir():
-        folder = source / "data" if (source / "data").is_dir() else source / "facenet_pytorch/data"
-        raw = {part: (folder / f"{part}.pt").read_bytes() for part in PARTS}
-    else:
-        raise UsageError(f"{source}: give a facenet-pytorch wheel (.whl) or its package folder "
-                         "(`pip download facenet-pytorch --no-deps`)")  # fmt: skip
-    states: dict[str, dict[str, torch.Tensor]] = {}
-    for part, data in raw.items():
-        loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        renames = _RENAME[part]
-        states[part] = {renames[key.split(".")[0]] + "." + key.split(".", 1)[1]: value
-                        for key, value in loaded.items()}  # fmt: skip
+    try:
+        if source.is_file() and source.suffix == ".whl":
+            with zipfile.ZipFile(source) as wheel:
+                for part in PARTS:
+                    raw[part] = wheel.read(f"facenet_pytorch/data/{part}.pt")
+        elif (source / "data").is_dir() or (source / "facenet_pytorch" / "data").is_dir():
+            folder = source / ("data" if (source / "data").is_dir() else "facenet_pytorch/data")
+            raw = {part: (folder / f"{part}.pt").read_bytes() for part in PARTS}
+        else:
+            raise wanted
+        states: dict[str, dict[str, torch.Tensor]] = {}
+        for part, data in raw.items():
+            loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+            renames = _RENAME[part]
+            states[part] = {renames[key.split(".")[0]] + "." + key.split(".", 1)[1]: value
+                            for key, value in loaded.items()}  # fmt: skip
+    except (OSError, KeyError, zipfile.BadZipFile, RuntimeError, pickle.UnpicklingError) as exc:
+        raise UsageError(f"{wanted}: {type(exc).__name__}: {exc}") from None
     digests = ", ".join(f"{part}.pt sha256 {hashlib.sha256(raw[part]).hexdigest()[:16]}"
                         for part in PARTS)  # fmt: skip
     return states, digests
@@ -147,10 +151,11 @@ def export(source: Path, out: Path, opset: int = 18) -> Path:
                      3: torch.export.Dim("pnet_w", min=12)}
                     if part == "pnet" else {0: batch})  # fmt: skip
             path = Path(work) / f"{part}.onnx"
-            program = torch.onnx.export(net, (example,), dynamo=True, verbose=False,
-                                        opset_version=opset, input_names=[part],
-                                        output_names=list(OUTPUTS[part]),
-                                        dynamic_shapes=(dims,))  # fmt: skip
+            with quiet_exporter():
+                program = torch.onnx.export(net, (example,), dynamo=True, verbose=False,
+                                            opset_version=opset, input_names=[part],
+                                            output_names=list(OUTPUTS[part]),
+                                            dynamic_shapes=(dims,))  # fmt: skip
             program.save(str(path))
             graphs.append(onnx.load(str(path)))
     model = _side_by_side(graphs, opset)
