@@ -53,7 +53,6 @@ Prints JSON (also written to ``benchmarks/results/compress.json``), then markdow
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -104,23 +103,8 @@ MEASURED = ("compress", "engine/targeted.py", "engine/detection.py", "codecs/sav
             "quality/ssimulacra2.py")
 
 
-def sources(paths: tuple[str, ...] = MEASURED) -> dict[str, str]:
-    """The first 12 hex digits of the SHA-256 of the pixelmill sources measured (the tree may
-    hold uncommitted work): files, or every .py of a folder, under the package."""
-    import pixelmill
-
-    root = Path(pixelmill.__file__).resolve().parent
-    files = [f for p in paths for f in (sorted((root / p).glob("*.py")) if (root / p).is_dir()
-                                        else [root / p])]
-    return {str(f.relative_to(root.parent)): hashlib.sha256(f.read_bytes()).hexdigest()[:12]
-            for f in files}
-
-
-SOURCES = sources()
-
-
-def log(*parts: Any) -> None:
-    print(*parts, file=sys.stderr, flush=True)
+SOURCES = recording.sources(MEASURED)
+log = recording.log
 
 
 def spread(items: list, limit: int | None) -> list:

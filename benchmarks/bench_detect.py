@@ -44,7 +44,6 @@ portraits searched alone (the neighbours' context alone).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import resource
@@ -75,23 +74,8 @@ Box = tuple[float, float, float, float]
 MEASURED = ("engine/detection.py", "engine/tiled.py", "models/detect.py")
 
 
-def sources(paths: tuple[str, ...] = MEASURED) -> dict[str, str]:
-    """The first 12 hex digits of the SHA-256 of the pixelmill sources measured (the tree may
-    hold uncommitted work): files, or every .py of a folder, under the package."""
-    import pixelmill
-
-    root = Path(pixelmill.__file__).resolve().parent
-    files = [f for p in paths for f in (sorted((root / p).glob("*.py")) if (root / p).is_dir()
-                                        else [root / p])]
-    return {str(f.relative_to(root.parent)): hashlib.sha256(f.read_bytes()).hexdigest()[:12]
-            for f in files}
-
-
-SOURCES = sources()
-
-
-def log(*parts: Any) -> None:
-    print(*parts, file=sys.stderr, flush=True)
+SOURCES = recording.sources(MEASURED)
+log = recording.log
 
 
 def overlaps(box: Box, faces: np.ndarray) -> np.ndarray:
@@ -113,21 +97,30 @@ def matched(found: list[tuple[Box, float]], care: list[Box], ignore: list[Box],
     return pairing(found, care, ignore, least)[0]
 
 
-def pairing(found: list[tuple[Box, float]], care: list[Box], ignore: list[Box],
-            least: float) -> tuple[list[tuple[float, bool]], np.ndarray]:  # fmt: skip
-    """:func:`matched`, and which of ``care`` were matched."""
+def greedy(found: list[tuple[Box, float]], care: list[Box], least: float
+           ) -> tuple[list[tuple[Box, float, bool]], np.ndarray]:  # fmt: skip
+    """Each detection, best score first, and whether it took the unmatched face of ``care`` it
+    overlaps most, with IoU ≥ ``least``; and which of ``care`` were taken."""
     faces = np.asarray(care, np.float64).reshape(-1, 4)
-    ignored = np.asarray(ignore, np.float64).reshape(-1, 4)
     used = np.zeros(len(faces), bool)
     out = []
     for box, score in sorted(found, key=lambda f: -f[1]):
         overlap = np.where(used, -1.0, overlaps(box, faces))
         best = int(np.argmax(overlap)) if len(overlap) else -1
-        if best >= 0 and overlap[best] >= least:
+        hit = bool(best >= 0 and overlap[best] >= least)
+        if hit:
             used[best] = True
-            out.append((score, True))
-        elif not (overlaps(box, ignored) >= least).any():
-            out.append((score, False))
+        out.append((box, score, hit))
+    return out, used
+
+
+def pairing(found: list[tuple[Box, float]], care: list[Box], ignore: list[Box],
+            least: float) -> tuple[list[tuple[float, bool]], np.ndarray]:  # fmt: skip
+    """:func:`matched`, and which of ``care`` were matched."""
+    ignored = np.asarray(ignore, np.float64).reshape(-1, 4)
+    paired, used = greedy(found, care, least)
+    out = [(score, hit) for box, score, hit in paired
+           if hit or not (overlaps(box, ignored) >= least).any()]  # fmt: skip
     return out, used
 
 
@@ -380,17 +373,7 @@ def mosaic(args: argparse.Namespace, detector: Any) -> dict:
 def _extras(found: list[tuple[Box, float]], care: list[Box], least: float
             ) -> list[tuple[Box, float]]:  # fmt: skip
     """The detections that match none of ``care`` (greedy, best score first)."""
-    faces = np.asarray(care, np.float64).reshape(-1, 4)
-    used = np.zeros(len(faces), bool)
-    extra = []
-    for box, score in sorted(found, key=lambda f: -f[1]):
-        overlap = np.where(used, -1.0, overlaps(box, faces))
-        best = int(np.argmax(overlap)) if len(overlap) else -1
-        if best >= 0 and overlap[best] >= least:
-            used[best] = True
-        else:
-            extra.append((box, score))
-    return extra
+    return [(box, score) for box, score, hit in greedy(found, care, least)[0] if not hit]
 
 
 def _at_edge(box: Box, tile: int, within: float = 3.0) -> bool:

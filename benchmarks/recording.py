@@ -7,6 +7,7 @@ that made them, the machine, the commit and the time in the results JSON, and ma
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -42,6 +43,23 @@ def commit() -> str | None:
     found = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=HERE,
                            capture_output=True, text=True, check=False).stdout.strip()  # fmt: skip
     return found or None
+
+
+def sources(paths: Iterable[str]) -> dict[str, str]:
+    """The first 12 hex digits of the SHA-256 of the pixelmill sources measured (the tree may
+    hold uncommitted work): files, or every .py of a folder, under the package."""
+    import pixelmill
+
+    root = Path(pixelmill.__file__).resolve().parent
+    files = [f for p in paths for f in (sorted((root / p).glob("*.py")) if (root / p).is_dir()
+                                        else [root / p])]  # fmt: skip
+    return {str(f.relative_to(root.parent)): hashlib.sha256(f.read_bytes()).hexdigest()[:12]
+            for f in files}  # fmt: skip
+
+
+def log(*parts: Any) -> None:
+    """Progress to stderr, at once."""
+    print(*parts, file=sys.stderr, flush=True)
 
 
 def command() -> str:

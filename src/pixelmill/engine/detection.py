@@ -5,7 +5,10 @@ single large face is still found.
 
 Each tile reads its core and a halo of half the window around it, and keeps what it found
 whose centre lies in its core: cores part the image, so every object up to the window lies
-whole in the tile that keeps it, and the tiled result equals the whole-image one. A box cut
+whole in the tile that keeps it, as a whole-image run would see it. Objects standing apart are
+found as in a whole-image run; in a crowd, a context-sensitive detector (MTCNN's pyramid and
+suppression) answers slightly differently to a tile than to the whole (about 93 % of faces
+agree on a dense mosaic: benchmarks/RESULTS.md, "Detection"). A box cut
 by a tile's edge (a piece of an object larger than the window, or of one that another tile
 keeps whole) is dropped when a kept box covers it, else merged with the overlapping boxes of
 its class from the neighbouring tiles. The levels' results meet in one last
