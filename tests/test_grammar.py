@@ -196,3 +196,24 @@ def test_every_step_is_described_for_ops() -> None:
         "positional": True, "doc": "how the image meets the box",
     }  # fmt: skip
     assert all(d["doc"] for d in described.values())
+
+
+def test_steps_load_once_when_threads_first_parse_at_once() -> None:
+    """The first look-up registers the steps; threads parsing at the same moment (a batch run
+    and its counting thread) must not register them twice."""
+    import subprocess
+    import sys
+
+    code = ("import threading; from pixelmill.pipeline import Pipeline\n"
+            "start = threading.Barrier(8); errors = []\n"
+            "def parse():\n"
+            "    start.wait()\n"
+            "    try: Pipeline.parse('thumbnail:64/encode:webp')\n"
+            "    except Exception as exc: errors.append(exc)\n"
+            "threads = [threading.Thread(target=parse) for _ in range(8)]\n"
+            "[t.start() for t in threads]; [t.join() for t in threads]\n"
+            "assert not errors, errors\n")  # fmt: skip
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr

@@ -21,7 +21,7 @@ LAYER = {
     "api": 6,
     "__init__": 7, "datasets": 7,
     "review": 8,
-    "jobs": 9, "lab": 9, "bench": 9, "optimize": 9,
+    "batch": 9, "jobs": 9, "lab": 9, "bench": 9, "optimize": 9,
     "service": 10,
     "cli": 11,
     "__main__": 12,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +14,7 @@ import pyvips
 from pixelmill import codecs, storage
 from pixelmill.config import Settings
 from pixelmill.engine import Outcome, execute, output_suffix
+from pixelmill.engine.step import models_of as step_models
 from pixelmill.errors import Cancelled, PixelmillError, UsageError
 from pixelmill.pipeline import Pipeline
 from pixelmill.pipeline.formats import READ_EXTENSIONS
@@ -57,6 +58,11 @@ def render(
     ``outcome.data`` (for small outputs served at once, such as on-demand images)."""
     settings = settings or Settings.load()
     return execute(Pipeline.parse(pipeline), storage.locate(src), None, settings, stop=stop)
+
+
+def models_of(pipeline: PipelineLike) -> list[str]:
+    """The models a pipeline's steps run, in step order."""
+    return step_models(Pipeline.parse(pipeline))
 
 
 def info(src: PathLike, *, settings: Settings | None = None) -> dict[str, Any]:
@@ -122,12 +128,23 @@ class TreeReport:
 
 
 def plan_tree(src: PathLike, dst: PathLike, pipeline: PipelineLike) -> list[tuple[Location, Location]]:
-    """Pairs of (source, destination) mirroring every image below ``src`` into ``dst``; with an
-    ``encode`` step the destination takes that format's suffix.
+    """Pairs of (source, destination) mirroring every image below ``src`` into ``dst``, in path
+    order (see :func:`mirror`); two sources that would share a destination are refused."""
+    pairs: list[tuple[Location, Location]] = []
+    claimed: dict[str, str] = {}
+    for rel, source, target in mirror(src, dst, pipeline, ordered=True):
+        if (other := claimed.setdefault(target.url.casefold(), rel)) != rel:
+            raise UsageError(f"{other} and {rel} would both be written to {target}; rename one")
+        pairs.append((source, target))
+    return pairs
 
-    A destination inside the source folder is left out of the listing (so reruns do not feed
-    on their own output); two sources that would share a destination are refused.
-    """
+
+def mirror(src: PathLike, dst: PathLike, pipeline: PipelineLike, *, ordered: bool = False
+           ) -> Iterator[tuple[str, Location, Location]]:  # fmt: skip
+    """(path below ``src``, source, destination) mirroring every image below ``src`` into ``dst``, listed
+    lazily in the store's order (``ordered``: in path order, the whole listing held); with an
+    ``encode`` step the destination takes that format's suffix. A destination inside the source
+    folder is left out of the listing, so reruns do not feed on their own output."""
     source, target = storage.locate(src), storage.locate(dst)
     if target.contains(source):
         raise UsageError(f"{dst}: the destination folder holds the source folder {src}")
@@ -135,20 +152,14 @@ def plan_tree(src: PathLike, dst: PathLike, pipeline: PipelineLike) -> list[tupl
         raise UsageError(f"{dst}: is a file; give a folder for the outputs of a folder run")
     encode = Pipeline.parse(pipeline).encoder()
     encode_only = Pipeline((encode,)) if encode is not None else Pipeline()
-    pairs: list[tuple[Location, Location]] = []
-    claimed: dict[str, str] = {}
-    for rel in storage.list_files(source, READ_EXTENSIONS):
+    listing = storage.list_files if ordered else storage.iter_files
+    for rel in listing(source, READ_EXTENSIONS):
         if source.contains(target) and target.contains(source.child(rel)):
             continue
         out = rel
         if encode is not None:
             out = rel.rsplit(".", 1)[0] + output_suffix(encode_only, rel)
-        if (other := claimed.setdefault(out.casefold(), rel)) != rel:
-            raise UsageError(
-                f"{other} and {rel} would both be written to {target.child(out)}; rename one"
-            )
-        pairs.append((source.child(rel), target.child(out)))
-    return pairs
+        yield rel, source.child(rel), target.child(out)
 
 
 def run_tree(

@@ -3,6 +3,7 @@ group of :mod:`pixelmill.cli.main` when imported here (a new group is a new modu
 below)."""
 
 from pixelmill.cli import (  # noqa: F401  (commands)
+    batch,
     datasets,
     lab,
     models,

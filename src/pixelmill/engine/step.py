@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pixelmill.errors import UsageError
-from pixelmill.pipeline import Step
+from pixelmill.pipeline import Pipeline, Step
 from pixelmill.pipeline.spec import STEPS, StepSpec
 
 if TYPE_CHECKING:
@@ -105,3 +105,8 @@ def register(op: Op) -> None:
 def op_for(step: Step) -> Op:
     """The implementation of a parsed step."""
     return OPS[step.op]
+
+
+def models_of(pipeline: Pipeline) -> list[str]:
+    """The models the pipeline's steps run, in step order."""
+    return [name for step in pipeline.steps for name in op_for(step).models(step)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -101,6 +102,11 @@ def steps() -> dict[str, StepSpec]:
     return STEPS
 
 
+_LOADING = threading.RLock()
+
+
 @functools.cache
 def _load() -> None:
-    importlib.import_module(PROVIDER).load()
+    with _LOADING:  # functools.cache lets two threads' first calls in at once
+        if not STEPS:
+            importlib.import_module(PROVIDER).load()
