@@ -24,6 +24,7 @@ from conftest import photo
 from s3server import S3Server, seaweedfs_s3
 
 import pixelmill
+from pixelmill import storage
 from pixelmill.config import Settings
 from pixelmill.errors import InputError, PipelineError, StorageError
 
@@ -211,6 +212,20 @@ def test_folder_run_mirrors_good_images_and_reports_the_bad_one(folder: Folder) 
         assert_small_webp(decode(folder.fs, folder.url(f"out/{name}")))
     assert [(f.source, f.kind) for f in report.failed] == [(broken, "input")]
     assert report.exit_code == 3
+
+
+def test_a_prefix_is_listed_page_by_page_and_not_kept(folder: Folder) -> None:
+    """Every key below a prefix, through pages of the flat listing (no folder by folder walk,
+    nothing left in s3fs's listing cache), hidden ones and folder markers left out."""
+    names = [f"k{i:04}.png" for i in range(1100)] + ["sub/b.png", "deep/er/e.jpg"]
+    for name in [*names, ".hidden/c.png", "sub/.d.png"]:
+        folder.put(f"in/{name}", b"x")
+    folder.put("in/marker/", b"")
+    folder.fs.invalidate_cache()
+    found = sorted(storage.iter_files(storage.locate(folder.url("in")), frozenset({".png",
+                                                                                 ".jpg"})))  # fmt: skip
+    assert found == sorted(names)
+    assert not folder.fs.dircache
 
 
 @pytest.mark.parametrize(

@@ -140,13 +140,34 @@ class FsspecStore:
         return bool(self.fs.isdir(path))
 
     def files(self, root: str) -> Iterator[str]:
+        """S3 lists every key below ``root`` page by page (1,000 keys a request), other stores
+        folder by folder; no listing stays in fsspec's cache, so a prefix of millions of keys
+        is never held at once (on S3 not even a flat one)."""
         root = root.rstrip("/") + "/"
+        if _paged(self.fs):
+            yield from self._keys(root)
+            return
         for folder, dirs, names in self.fs.walk(root):  # one listing call per folder
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             for name in names:
                 path = f"{folder.rstrip('/')}/{name}"
                 if path.startswith(root):
                     yield path[len(root) :]
+            self.fs.invalidate_cache(folder)
+
+    def _keys(self, root: str) -> Iterator[str]:
+        from fsspec.asyn import sync
+
+        bucket, key, _ = self.fs.split_path(root)
+        entries = self.fs._iterdir(bucket, delimiter="", prefix=key.rstrip("/") + "/")
+        while True:
+            try:
+                entry = sync(self.fs.loop, entries.__anext__)
+            except StopAsyncIteration:
+                return
+            path = entry["name"]
+            if path.startswith(root) and not path.endswith("/"):  # "…/" marks a folder
+                yield path[len(root) :]
 
     def version(self, path: str) -> tuple[int, int, int] | None:
         return None
@@ -189,6 +210,12 @@ class FsspecStore:
 
 
 LOCAL = LocalStore()
+
+
+def _paged(fs: Any) -> bool:
+    """Whether ``fs`` is s3fs, whose ``_iterdir`` pages through a whole prefix without a
+    delimiter (fsspec has no paged listing of its own)."""
+    return type(fs).__module__.startswith("s3fs") and hasattr(fs, "_iterdir")
 
 
 def _spool_name(path: str, token: str) -> str:
