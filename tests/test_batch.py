@@ -103,6 +103,23 @@ def test_a_run_id_is_one_run(tmp_path: Path) -> None:
                   settings=settings, resume=True)  # fmt: skip
 
 
+def test_a_cluster_that_does_not_answer_is_refused_at_once_and_the_run_can_start_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    pytest.importorskip("ray")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    src = images(tmp_path / "src", 2)
+    settings = Settings(data_dir=str(tmp_path / "data"))
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{closed.getsockname()[1]}"
+        with pytest.raises(UsageError, match=f"Ray cluster {address}: nothing answers there"):
+            batch.run(str(src), str(tmp_path / "out"), PIPELINE, engine=batch.Ray(address),
+                      settings=settings, run_id="again")  # fmt: skip
+    summary = batch.run(str(src), str(tmp_path / "out"), PIPELINE, engine=batch.Local(),
+                        settings=settings, run_id="again")  # nothing ran: no --resume needed
+    assert (summary.succeeded, summary.attempt) == (2, 2)
+
+
 def test_two_sources_of_one_output_write_it_once(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()

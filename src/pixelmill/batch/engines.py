@@ -11,6 +11,7 @@ of stopping the run. Ray Data's blocks would tie many items to one failure and h
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -76,8 +77,13 @@ class Ray:
         ray = _ray()
         started = not ray.is_initialized()
         if started:
-            ray.init(address=self.address, num_cpus=self.workers if self.address is None else None,
-                     log_to_driver=False, configure_logging=False)  # fmt: skip
+            _reachable(self.address)
+            try:
+                ray.init(address=self.address, log_to_driver=False, configure_logging=False,
+                         num_cpus=self.workers if self.address is None else None)  # fmt: skip
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise UsageError(f"Ray cluster {self.address or '(on this machine)'}: "
+                                 f"{_first_line(exc)}") from None  # fmt: skip
         try:
             yield from self._run(ray, task, items)
         finally:
@@ -120,6 +126,18 @@ class Ray:
                 yield from finished()
         while pending:
             yield from finished()
+
+
+def _reachable(address: str | None, timeout: float = 5.0) -> None:
+    """Refuse at once a ``HOST:PORT`` cluster that does not answer (Ray itself would retry for
+    minutes)."""
+    if address is None or address == "auto" or "://" in address or ":" not in address:
+        return
+    host, port = address.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"Ray cluster {address}: nothing answers there ({exc})") from None
 
 
 def _first_line(exc: Exception) -> str:

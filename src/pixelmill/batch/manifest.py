@@ -106,7 +106,7 @@ class Manifest:
     def begin(self, run_id: str | None, src: str, dst: str, pipeline: str, resume: bool) -> int:
         """Start run ``run_id`` (or resume it); its attempt number. A run id names one source,
         destination and pipeline: resuming it with others, or starting it again without
-        ``resume``, is refused."""
+        ``resume`` once it has items, is refused."""
         if run_id is None:
             raise UsageError("a run needs an id")
         now = time.time()
@@ -116,7 +116,9 @@ class Manifest:
                 db.execute(runs.insert().values(id=run_id, src=src, dst=dst, pipeline=pipeline,
                                                 attempts=1, created_at=now, updated_at=now))
                 return 1
-            if not resume:
+            started = db.execute(sa.select(items.c.source).where(items.c.run_id == run_id)
+                                 .limit(1)).first() is not None  # fmt: skip
+            if not resume and started:
                 raise UsageError(f"run {run_id!r} exists; add --resume to finish it, or give "
                                  "another --run-id")  # fmt: skip
             if (row.src, row.dst, row.pipeline) != (src, dst, pipeline):
