@@ -4,13 +4,15 @@ Ray cluster (``ray``). Both pull items from the driver's lazy listing only as th
 item's :class:`~pixelmill.batch.manifest.Ended` as it comes, in any order.
 
 Ray actors rather than Ray Data: an actor lives for the whole run (models loaded once), takes
-a share of a GPU, and is restarted by Ray when its process or node dies, the item it held
-retried on the new one; an item that kills its worker every time fails as ``crash`` instead
-of stopping the run. Ray Data's blocks would tie many items to one failure and hide which.
+a share of a GPU, and is restarted by Ray when its process or node dies, the items it held
+retried on the new one, one by one; an item that kills its worker every time fails as
+``crash`` instead of stopping the run. Ray Data's blocks would tie many items to one failure
+and hide which.
 """
 
 from __future__ import annotations
 
+import itertools
 import socket
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -22,7 +24,10 @@ from pixelmill.batch.work import Task, Worker
 from pixelmill.errors import UsageError
 
 DEPTH = 2
-"""Items in flight per worker: one running, one waiting, so a worker never idles."""
+"""Calls in flight per worker: one running, one waiting, so a worker never idles."""
+CHUNK = 4
+"""Items a Ray actor is given per call: a call costs about a millisecond, a small image a few
+dozen."""
 RETRIES = 2
 """Times an item runs again (on the restarted actor) after its worker died under it."""
 
@@ -97,31 +102,33 @@ class Ray:
         actor = ray.remote(num_cpus=1, num_gpus=self.gpus, max_restarts=-1)(Worker)
         actors = [actor.remote(task) for _ in range(count)]
         load = dict.fromkeys(range(count), 0)
-        pending: dict[Any, tuple[Item, int, int]] = {}
+        pending: dict[Any, tuple[list[Item], int, int]] = {}
 
-        def submit(item: Item, tries: int = 0) -> None:
+        def submit(chunk: list[Item], tries: int = 0) -> None:
             slot = min(load, key=load.__getitem__)
-            pending[actors[slot].process.remote(item)] = (item, slot, tries)
+            pending[actors[slot].process_all.remote(chunk)] = (chunk, slot, tries)
             load[slot] += 1
 
         def finished() -> Iterator[Ended]:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
-                item, slot, tries = pending.pop(ref)
+                chunk, slot, tries = pending.pop(ref)
                 load[slot] -= 1
                 try:
-                    yield ray.get(ref)
+                    yield from ray.get(ref)
                 except RayActorError as exc:  # its process or node died: Ray restarts the actor
-                    if tries < RETRIES:
-                        submit(replace(item, again=True), tries + 1)
-                    else:
-                        yield Ended.failure(item, "crash", f"{item.source}: its worker died "
-                                            f"{tries + 1} times running it: {_first_line(exc)}")
+                    for item in chunk:  # one by one, so an item that kills its worker fails alone
+                        if tries < RETRIES:
+                            submit([replace(item, again=True)], tries + 1)
+                        else:
+                            yield Ended.failure(item, "crash", f"{item.source}: its worker died "
+                                                f"{tries + 1} times running it: {_first_line(exc)}")
                 except RayTaskError as exc:
-                    yield Ended.failure(item, "internal", f"{item.source}: {_first_line(exc)}")
+                    for item in chunk:
+                        yield Ended.failure(item, "internal", f"{item.source}: {_first_line(exc)}")
 
-        for item in items:
-            submit(item)
+        while chunk := list(itertools.islice(items, CHUNK)):
+            submit(chunk)
             while len(pending) >= DEPTH * count:
                 yield from finished()
         while pending:

@@ -34,6 +34,10 @@ class Worker:
         self.pipeline = Pipeline.parse(task.pipeline)
         self.inside = storage.Scope((storage.locate(task.dst),))
 
+    def process_all(self, items: list[Item]) -> list[Ended]:
+        """Run items one after the other; how each ended."""
+        return [self.process(item) for item in items]
+
     def process(self, item: Item) -> Ended:
         """Run one item; how it ended."""
         try:
