@@ -49,7 +49,6 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -63,7 +62,6 @@ from pixelmill.datasets.export import export
 from pixelmill.datasets.schema import datasets, events, items, qc, snapshots, tags
 
 HERE = Path(__file__).resolve().parent
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ENGINES = ("sqlite", "postgresql")
 TABLES = (items, tags, events, qc, snapshots, datasets)
 START = float(calendar.timegm((2026, 9, 1, 0, 0, 0)))
@@ -229,16 +227,8 @@ def database(engine: str, work: Path) -> Iterator[str]:
         for leftover in work.glob("datasets-bench.db*"):
             leftover.unlink()
         return
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(POSTGRES)
-    with admin.begin() as db:
-        db.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as db:
-            db.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+    with recording.postgres_schema() as url:
+        yield url
 
 
 def ingest(store: Store, clock: Clock, n: int, batch: int, dim: int) -> dict[str, Any]:
@@ -606,7 +596,7 @@ def sqlite_version() -> str:
 
 def postgres_version() -> str | None:
     with contextlib.suppress(sa.exc.OperationalError):
-        admin = sa.create_engine(POSTGRES)
+        admin = sa.create_engine(recording.POSTGRES)
         with admin.connect() as db:
             return str(db.exec_driver_sql("SHOW server_version").scalar())
     return None

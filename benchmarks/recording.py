@@ -7,6 +7,7 @@ that made them, the machine, the commit and the time in the results JSON, and ma
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -14,7 +15,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,30 @@ def sources(paths: Iterable[str]) -> dict[str, str]:
 def log(*parts: Any) -> None:
     """Progress to stderr, at once."""
     print(*parts, file=sys.stderr, flush=True)
+
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+"""The PostgreSQL server benchmarks measure on (trust authentication, loopback)."""
+
+
+@contextlib.contextmanager
+def postgres_schema(prefix: str = "bench") -> Iterator[str]:
+    """The URL of a fresh schema of its own in :data:`POSTGRES`, dropped afterwards (raises
+    ``sqlalchemy.exc.OperationalError`` when no server answers)."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(POSTGRES)
+    with admin.begin() as db:
+        db.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as db:
+            db.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
 
 
 def command() -> str:

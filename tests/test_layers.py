@@ -16,7 +16,7 @@ LAYER = {
     "config": 1, "plugins": 1, "database": 1,
     "pipeline": 2, "storage": 2, "quality": 2,
     "codecs": 3, "models": 3,
-    "compress": 4,
+    "compress": 4, "usage": 4,
     "engine": 5,
     "api": 6,
     "__init__": 7, "datasets": 7,

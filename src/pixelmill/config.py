@@ -16,6 +16,9 @@ from pixelmill.errors import UsageError
 ENV_PREFIX = "PIXELMILL_"
 CONFIG_ENV = "PIXELMILL_CONFIG"
 FAIL_ON = ("none", "truncated", "error", "warning")
+PRICES = ("cost_cpu_hour", "cost_gpu_hour", "cost_gb_stored_month", "cost_gb_egress",
+          "cost_request")  # fmt: skip
+"""The settings of the price table (``[pixelmill.cost]``)."""
 MEMORY_MARGIN = 256 * 1024**2
 """Bytes a process may hold beyond ``max_memory`` per image in progress (over what it held
 before they started) before its images are stopped: libvips' and the allocator's own
@@ -81,6 +84,22 @@ class Settings:
     job_backoff: float = 2.0
     """Seconds before a job's (or a webhook call's) first retry; each next wait doubles, up to
     five minutes."""
+    cost_cpu_hour: float = 0.0
+    """Price of an hour of CPU time (``[pixelmill.cost] cpu_hour`` in the file, or
+    ``PIXELMILL_COST_CPU_HOUR``); the prices turn recorded usage into money (docs/usage.md)."""
+    cost_gpu_hour: float = 0.0
+    """Price of an hour of GPU time (``cost.gpu_hour``)."""
+    cost_gb_stored_month: float = 0.0
+    """Price of a gigabyte (10⁹ bytes) stored for a month (``cost.gb_stored_month``): each byte
+    written is charged one month."""
+    cost_gb_egress: float = 0.0
+    """Price of a gigabyte served (``cost.gb_egress``)."""
+    cost_request: float = 0.0
+    """Price of one piece of work: a job attempt, an on-demand render, a batch item
+    (``cost.request``)."""
+    budget_webhook: str | None = None
+    """URL that is POSTed (signed like job webhooks) when an API key reaches 80 % and 100 % of
+    its monthly budget."""
 
     @property
     def data_folder(self) -> str:
@@ -109,6 +128,10 @@ class Settings:
                      "max_upload_bytes", "max_memory", "job_attempts", "job_backoff"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"setting {name} must be positive, not {getattr(self, name)}")
+        for name in PRICES:
+            if getattr(self, name) < 0:
+                raise UsageError(f"setting {_shown(name)} must be 0 or more, not "
+                                 f"{getattr(self, name)}")  # fmt: skip
         if self.fail_on not in FAIL_ON:
             raise UsageError(f"setting fail_on {self.fail_on!r} is not one of {', '.join(FAIL_ON)}")
 
@@ -141,14 +164,31 @@ def _read_toml(path: str) -> dict[str, Any]:
         raise UsageError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
-    table = data.get("pixelmill", data)
+    table = _flat(data.get("pixelmill", data))
     known = {f.name: f.type for f in dataclasses.fields(Settings)}
     unknown = sorted(set(table) - set(known))
     if unknown:
-        raise UsageError(
-            f"config file {path}: unknown setting {unknown[0]!r}; known: {', '.join(known)}"
-        )
-    return {k: _convert(k, known[k], v) for k, v in table.items()}
+        raise UsageError(f"config file {path}: unknown setting {_shown(unknown[0])!r}; "
+                         f"known: {', '.join(map(_shown, known))}")  # fmt: skip
+    return {k: _convert(_shown(k), known[k], v) for k, v in table.items()}
+
+
+def _flat(table: dict[str, Any]) -> dict[str, Any]:
+    """A table's settings with those of its sub-tables (``[pixelmill.cost]``, or the dotted
+    keys ``cost.cpu_hour``) named ``cost_cpu_hour``, as their fields and environment
+    variables are."""
+    flat: dict[str, Any] = {}
+    for name, value in table.items():
+        if isinstance(value, dict):
+            flat.update({f"{name}_{k}": v for k, v in _flat(value).items()})
+        else:
+            flat[name] = value
+    return flat
+
+
+def _shown(name: str) -> str:
+    """A setting's name as the file spells it (``cost.cpu_hour``)."""
+    return name.replace("_", ".", 1) if name.startswith("cost_") else name
 
 
 def _convert(name: str, type_name: Any, raw: Any) -> Any:

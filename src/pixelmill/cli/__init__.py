@@ -15,6 +15,7 @@ from pixelmill.cli import (  # noqa: F401  (commands)
     run,
     service,
     submit,
+    usage,
 )
 from pixelmill.cli.main import cli, main
 

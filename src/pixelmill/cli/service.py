@@ -96,6 +96,11 @@ def keys() -> None:
 _KEYS_DB = click.option("--db", metavar="URL", help="Job database (default: SQLite in the data "
                         "folder).")  # fmt: skip
 _KEYS_DATA = click.option("--data-dir", metavar="DIR", help="Data folder.")
+_BUDGET = click.option("--budget", type=click.FloatRange(0, min_open=True), metavar="AMOUNT",
+                       help="Monthly budget, in the money of the price table (cost.*): past "
+                            "it the key's new work is refused with 402.")  # fmt: skip
+_SOFT = click.option("--soft-budget", is_flag=True, help="Only alert at 80 % and 100 % of the "
+                     "budget; never refuse work.")  # fmt: skip
 
 @keys.command("add")
 @click.argument("name")
@@ -104,23 +109,45 @@ _KEYS_DATA = click.option("--data-dir", metavar="DIR", help="Data folder.")
 @click.option("--prefix", "prefixes", multiple=True, metavar="PATH|URL",
               help="Where in the storage the key may read and write besides its own "
                    "keys/NAME/ (relative to the storage, or a URL; repeatable).")
+@_BUDGET
+@_SOFT
 @_KEYS_DB
 @_KEYS_DATA
 @click.pass_context
 def keys_add(ctx: click.Context, name: str, rate: int | None, max_bytes: int | None,
-             prefixes: tuple[str, ...], db: str | None, data_dir: str | None) -> None:  # fmt: skip
+             prefixes: tuple[str, ...], budget: float | None, soft_budget: bool,
+             db: str | None, data_dir: str | None) -> None:  # fmt: skip
     """Make a key called NAME and print its secret (shown this once)."""
-    click.echo(_api_keys(ctx, db, data_dir).add(name, rate, max_bytes, prefixes))
+    click.echo(_api_keys(ctx, db, data_dir).add(name, rate, max_bytes, prefixes, budget,
+                                                soft_budget))  # fmt: skip
+
+@keys.command("budget")
+@click.argument("name")
+@click.argument("amount", type=click.FloatRange(0, min_open=True), required=False)
+@_SOFT
+@_KEYS_DB
+@_KEYS_DATA
+@click.pass_context
+def keys_budget(ctx: click.Context, name: str, amount: float | None, soft_budget: bool,
+                db: str | None, data_dir: str | None) -> None:  # fmt: skip
+    """Set the monthly budget of the key NAME to AMOUNT, or take its budget away (no
+    AMOUNT)."""
+    _api_keys(ctx, db, data_dir).budget(name, amount, soft_budget)
 
 @keys.command("list")
 @_KEYS_DB
 @_KEYS_DATA
 @click.pass_context
 def keys_list(ctx: click.Context, db: str | None, data_dir: str | None) -> None:
-    """List the keys with their limits."""
-    for key in _api_keys(ctx, db, data_dir).list():
+    """List the keys with their limits and this month's budget."""
+    found = _api_keys(ctx, db, data_dir)
+    budgets = {standing.key: standing for standing in found.budgets.standing()}
+    for key in found.list():
+        budget = budgets.get(key.name)
+        shown = (f"{budget.spent:.2f}/{budget.budget:g}{' soft' if budget.soft else ''}"
+                 if budget else "-")  # fmt: skip
         click.echo(f"{key.name}\trate={key.rate or '-'}/min\tmax_bytes={key.max_bytes or '-'}"
-                   f"\tprefixes={','.join(key.prefixes) or '-'}")
+                   f"\tprefixes={','.join(key.prefixes) or '-'}\tbudget={shown}")
 
 @keys.command("revoke")
 @click.argument("name")

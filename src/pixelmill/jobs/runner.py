@@ -18,6 +18,10 @@ jobs or still holds more than ``MEMORY_MARGIN`` over its idle memory after a job
 nothing a job leaks stays for long. Children are started with ``spawn``: a fork
 of a worker with threads (heartbeats, webhooks, onnxruntime's pools) could inherit locks held
 by threads that do not exist in the child.
+
+Each attempt is measured in the child (:class:`~pixelmill.usage.Meter`: the child's own CPU
+time and peak memory) and the measure goes back to the worker with the attempt's end, for the
+worker to record.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from pixelmill.config import MEMORY_MARGIN, Settings
 from pixelmill.engine.memory import give_back
 from pixelmill.engine.watchdog import resident_bytes
 from pixelmill.errors import Cancelled, NotFoundError, PixelmillError, StorageError
+from pixelmill.usage import Meter
 
 LOG = logging.getLogger("pixelmill.worker")
 GRACE = 5.0
@@ -63,6 +68,8 @@ class Ended:
     """The run's :class:`~pixelmill.engine.Outcome` when it succeeded."""
     cause: str = ""
     """What ended a crashed child: a signal's name, an exit code, ``memory`` or ``time``."""
+    meter: Meter | None = None
+    """What the attempt used in the child (none when the child died)."""
 
 
 class Runner:
@@ -223,15 +230,20 @@ def _attempt(job: Callable[..., Any], spec: dict[str, Any], settings: Settings, 
         progress.value = share
 
     tempfile.tempdir = settings.tmp_dir  # whatever else the run spools goes to its folder too
+    meter = Meter()
     try:
-        return Ended("succeeded", outcome=job(spec, settings, stop, record))
+        with meter:
+            outcome = job(spec, settings, stop, record)
+        meter.add_outcome(outcome)
+        return Ended("succeeded", outcome=outcome, meter=meter)
     except Cancelled as exc:
-        return Ended("cancelled", exc.kind, str(exc))
+        return Ended("cancelled", exc.kind, str(exc), meter=meter)
     except PixelmillError as exc:
         transient = isinstance(exc, StorageError) and not isinstance(exc, NotFoundError)
-        return Ended("failed", exc.kind, str(exc), retry=transient)
+        return Ended("failed", exc.kind, str(exc), retry=transient, meter=meter)
     except Exception as exc:  # noqa: BLE001  a bug: retried, then dead; the child goes on
-        return Ended("failed", "internal", f"{type(exc).__name__}: {exc}", retry=True)
+        return Ended("failed", "internal", f"{type(exc).__name__}: {exc}", retry=True,
+                     meter=meter)  # fmt: skip
     finally:
         tempfile.tempdir = None
         give_back()  # the next job starts from what the process holds idle

@@ -12,8 +12,12 @@ neither does the job database going away: the worker waits for it and goes on (a
 finished meanwhile is recorded when the database is back, unless its lease ran out and another
 worker took it over).
 
+Every attempt's usage (measured in the job's process) is recorded for the job's API key, once
+its end is (see :mod:`pixelmill.usage`); an attempt whose process died left no measure.
+
 Beside the jobs the worker delivers the webhooks that are due (see
-:mod:`pixelmill.jobs.webhooks`) and records its own heartbeat (see
+:mod:`pixelmill.jobs.webhooks`), the budget alerts to the setting ``budget_webhook``, and
+records its own heartbeat (see
 :mod:`pixelmill.jobs.presence`). The models named by the setting ``preload`` are loaded when its
 job process starts, so the first job pays no loading. Each attempt's temporary files go to a
 folder of its own (:mod:`pixelmill.jobs.scratch`), removed when the attempt ends however it
@@ -47,9 +51,11 @@ from pixelmill.config import Settings
 from pixelmill.errors import PixelmillError
 from pixelmill.jobs import telemetry, webhooks
 from pixelmill.jobs.presence import BEAT, Presence
-from pixelmill.jobs.queue import Job, JobQueue
+from pixelmill.jobs.queue import WEBHOOK_ATTEMPTS, Job, JobQueue
 from pixelmill.jobs.runner import GRACE, Ended, Runner
 from pixelmill.jobs.scratch import Scratch
+from pixelmill.pipeline import Pipeline
+from pixelmill.usage import Prices, Usage
 
 LOG = logging.getLogger("pixelmill.worker")
 LEASE = 30.0
@@ -150,6 +156,7 @@ class Worker:
         self.runner = Runner(self.settings, run_job, self.grace)
         self.scratch = Scratch(self.settings.tmp_dir)
         self.presence = Presence(self.queue.engine, self.queue.clock)
+        self.usage = Usage(self.queue.engine, Prices.of(self.settings), self.queue.clock.now)
         self.done = 0
         self.current: str | None = None
         """The job in progress, for the heartbeats."""
@@ -225,6 +232,8 @@ class Worker:
         if attempt.state != "succeeded":
             _remove_spools(job)
         ended = self._record(self._recording(job, attempt), job.id)
+        if attempt.meter is not None:
+            self._account(job, attempt)
         self.done += 1
         if ended.state != "succeeded" and ended.error_kind:
             telemetry.failed(ended.error_kind, "job")
@@ -247,6 +256,43 @@ class Worker:
             return functools.partial(self._stopped, job, attempt.message)
         return functools.partial(self.queue.fail, job.id, self.name, attempt.message,
                                  attempt.kind, retry=attempt.retry)  # fmt: skip
+
+    def _account(self, job: Job, attempt: Ended) -> None:
+        """Record what an attempt used (a failure to do so is logged, never the job's)."""
+        assert attempt.meter is not None
+        work = attempt.meter.result(
+            "job", job.owner, _canonical(job.spec.get("pipeline")),
+            (job.spec.get("dataset") or {}).get("name"), ref=job.id,
+            failed=attempt.state != "succeeded")  # fmt: skip
+        try:
+            self.usage.record(work)
+        except sa.exc.SQLAlchemyError as exc:
+            LOG.warning("usage not recorded", extra={"job": job.id, "worker": self.name,
+                                                     "error": str(exc)[:300]})  # fmt: skip
+
+    def deliver_alert(self) -> bool:
+        """Deliver one due budget alert to the setting ``budget_webhook`` (signed as job
+        webhooks are); whether there was one."""
+        budgets = self.usage.budgets
+        alert = budgets.claim_alert(webhooks.TIMEOUT * 3)
+        if alert is None:
+            return False
+        retry = None
+        if not self.settings.budget_webhook:
+            status = "not sent: no budget_webhook is set"
+        else:
+            delivered, status = webhooks.deliver(self.settings.budget_webhook, alert.payload(),
+                                                 self.settings.webhook_secret,
+                                                 self.settings.allow_private_hosts)  # fmt: skip
+            attempts = alert.attempts + 1
+            if not delivered and attempts < WEBHOOK_ATTEMPTS:
+                retry = self.queue.backoff.delay(attempts)
+            elif not delivered:
+                status = f"given up after {attempts} attempts: {status}"
+        budgets.alert_tried(alert, status, retry)
+        LOG.info("budget alert %s", status, extra={"key": alert.key, "month": alert.month,
+                                                   "threshold": alert.threshold})  # fmt: skip
+        return True
 
     def deliver_one(self) -> bool:
         """Deliver one due webhook; whether there was one."""
@@ -274,7 +320,8 @@ class Worker:
         """Deliver webhooks beside the jobs (a slow receiver never holds a job back)."""
         while not stop.is_set():
             try:
-                if not self.deliver_one():
+                called = self.deliver_one()
+                if not self.deliver_alert() and not called:
                     stop.wait(idle)
             except sa.exc.OperationalError:
                 stop.wait(OUTAGE[1])
@@ -314,6 +361,14 @@ class Worker:
             self.queue.cancelled(job.id, self.name)
         elif current.lease_owner == self.name:  # the process was cancelled: let it be retried
             self.queue.fail(job.id, self.name, reason, "cancelled")
+
+
+def _canonical(pipeline: Any) -> str:
+    """A job's pipeline in its canonical text (as given when it does not parse)."""
+    try:
+        return str(Pipeline.parse(pipeline))
+    except PixelmillError:
+        return str(pipeline)
 
 
 def _remove_spools(job: Job) -> None:

@@ -39,7 +39,7 @@ from pixelmill.service.auth import ApiKeys, KeyGuard
 from pixelmill.service.deps import Service
 from pixelmill.service.limits import BodyLimit
 from pixelmill.service.requests import refused
-from pixelmill.service.routes import datasets, health, jobs, review
+from pixelmill.service.routes import datasets, health, jobs, review, usage
 
 STATUS = {"pipeline": 422, "model": 422, "usage": 400, "storage": 400, "not-found": 400,
           "input": 400, "limit": 413, "query": 422, "missing": 404}  # fmt: skip
@@ -64,11 +64,12 @@ def create_app(settings: Settings, service: str | None = None) -> FastAPI:
     app.add_exception_handler(sa.exc.OperationalError, _unavailable)
     app.include_router(jobs.router)
     app.include_router(datasets.router)
+    app.include_router(usage.router)
     app.include_router(ondemand.router(settings, root))
     app.include_router(health.router)
     app.mount("/review/_static", StaticFiles(directory=review.STATIC), name="review-static")
     app.include_router(review.router)
-    app.add_middleware(KeyGuard, keys=ApiKeys(queue.engine))
+    app.add_middleware(KeyGuard, keys=ApiKeys(queue.engine, queue.clock.now))
     metrics.install(app, queue, datasets_store, reviews)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
     return app

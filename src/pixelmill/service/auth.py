@@ -11,7 +11,12 @@ uploads and outputs go; ``prefixes`` grant it more of the storage.
 Rates are token buckets kept in each API process (a key's limit applies per process): a key
 with ``rate`` requests per minute may burst that many, then gets ``429`` with ``Retry-After``.
 Keys are checked by ASGI middleware (:class:`KeyGuard`), before a request's body is read: a
-caller without a key cannot make the API take in an upload.
+caller without a key cannot make the API take in an upload. On-demand images (``/img/``) need
+no key, but a key given with one is checked the same way and the render is its work.
+
+A key may have a monthly budget (see :mod:`pixelmill.usage.budgets`): once a hard budget is
+spent, the key's new work (job submissions, on-demand images) is refused with ``402`` and the
+reason until the month ends or the budget is raised; a soft budget only alerts.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,8 +41,12 @@ from starlette.responses import JSONResponse
 
 from pixelmill.database import make_tables
 from pixelmill.errors import UsageError
+from pixelmill.usage import Budgets
 
 PREFIX = "pm_"
+WORK = ("/v1/jobs", "/v1/jobs/upload")
+"""Paths whose POST is new work, refused past a hard budget (as is every ``/img/`` request
+made with a key)."""
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 """What a key may be called: its name is a folder of the storage."""
 
@@ -72,23 +82,29 @@ class Key:
 
 
 class ApiKeys:
-    """The keys in the job database behind ``engine``; the table is made when missing."""
+    """The keys in the job database behind ``engine``, with their budgets (months read from
+    ``clock()``); the table is made when missing."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
         make_tables(engine, (keys,))
+        self.budgets = Budgets(engine, clock)
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
     def add(self, name: str, rate: int | None = None, max_bytes: int | None = None,
-            prefixes: tuple[str, ...] = ()) -> str:  # fmt: skip
-        """Make a key; the secret is returned once and cannot be read back."""
+            prefixes: tuple[str, ...] = (), budget: float | None = None,
+            soft_budget: bool = False) -> str:  # fmt: skip
+        """Make a key, with a monthly ``budget`` if given; the secret is returned once and
+        cannot be read back."""
         if not NAME.fullmatch(name):
             raise UsageError(f"a key's name is its storage folder: 1 to 100 letters, digits, "
                              f"'.', '_' or '-', not starting with '.' or '-' (not {name!r})")
         for label, value in (("rate", rate), ("max_bytes", max_bytes)):
             if value is not None and value < 1:
                 raise UsageError(f"{label} must be at least 1, not {value}")
+        if budget is not None and budget <= 0:
+            raise UsageError(f"a budget must be more than 0, not {budget:g}")
         secret = PREFIX + secrets.token_urlsafe(32)
         row = {"name": name, "digest": _digest(secret), "rate": rate, "max_bytes": max_bytes,
                "created_at": time.time(), "prefixes": json.dumps(list(prefixes))}  # fmt: skip
@@ -96,12 +112,25 @@ class ApiKeys:
             if db.execute(sa.select(keys.c.name).where(keys.c.name == name)).first():
                 raise UsageError(f"a key named {name!r} exists; revoke it first")
             db.execute(keys.insert().values(row))
+        if budget is not None:
+            self.budgets.set(name, budget, soft_budget)
         return secret
 
     def revoke(self, name: str) -> None:
         with self.engine.begin() as db:
             if db.execute(keys.delete().where(keys.c.name == name)).rowcount == 0:
                 raise UsageError(f"no key named {name!r}")
+        self.budgets.remove(name)
+
+    def budget(self, name: str, monthly: float | None, soft: bool = False) -> None:
+        """Give the key ``name`` a monthly budget, or none (``None``)."""
+        with self.engine.connect() as db:
+            if db.execute(sa.select(keys.c.name).where(keys.c.name == name)).first() is None:
+                raise UsageError(f"no key named {name!r}")
+        if monthly is None:
+            self.budgets.remove(name)
+        else:
+            self.budgets.set(name, monthly, soft)
 
     def list(self) -> list[Key]:
         with self.engine.connect() as db:
@@ -139,29 +168,37 @@ class ApiKeys:
 
 class KeyGuard:
     """ASGI middleware: every request below ``prefix`` needs a valid key once one exists, within
-    its rate and, by ``Content-Length``, its upload size; the key is left in the request's state
-    (``request.state.key``, None while the API is open)."""
+    its rate and, by ``Content-Length``, its upload size; below ``optional`` a key is checked
+    only when one is given. New work is refused past the key's hard budget. The key is left in
+    the request's state (``request.state.key``, None while the API is open or none was
+    given)."""
 
-    def __init__(self, app: Any, keys: ApiKeys, prefix: str = "/v1/") -> None:
-        self.app, self.keys, self.prefix = app, keys, prefix
+    def __init__(self, app: Any, keys: ApiKeys, prefix: str = "/v1/",
+                 optional: str = "/img/") -> None:  # fmt: skip
+        self.app, self.keys, self.prefix, self.optional = app, keys, prefix, optional
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+        path = scope.get("path", "")
+        optional = path.startswith(self.optional)
+        if scope["type"] != "http" or not (optional or path.startswith(self.prefix)):
             await self.app(scope, receive, send)
             return
-        key, refusal = await run_in_threadpool(self.check, Headers(scope=scope))
+        headers = Headers(scope=scope)
+        if optional and not _given(headers):
+            await self.app(scope, receive, send)
+            return
+        work = optional or scope["method"] == "POST" and path in WORK
+        key, refusal = await run_in_threadpool(self.check, headers, work)
         if refusal is not None:
             await refusal(scope, receive, send)
             return
         scope.setdefault("state", {})["key"] = key
         await self.app(scope, receive, send)
 
-    def check(self, headers: Headers) -> tuple[Key | None, JSONResponse | None]:
-        """The request's key, or the answer that refuses it."""
-        given = headers.get("x-api-key") or ""
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer":
-            given = token.strip()
+    def check(self, headers: Headers, work: bool = False) -> tuple[Key | None, JSONResponse | None]:
+        """The request's key, or the answer that refuses it (``work``: a request for new
+        work, refused past the key's hard budget)."""
+        given = _given(headers)
         key = self.keys.find(given) if given else None  # a known key: one query, not two
         if key is None and not self.keys.required():
             return None, None
@@ -178,7 +215,18 @@ class KeyGuard:
         if key.max_bytes and length.isdigit() and int(length) > key.max_bytes:
             return None, _refusal(413, "limit", f"the request body is over key {key.name!r}'s "
                                   f"limit of {key.max_bytes:,} bytes")  # fmt: skip
+        if work and (spent := self.keys.budgets.refusal(key.name)):
+            return None, _refusal(402, "budget", spent)
         return key, None
+
+
+def _given(headers: Headers) -> str:
+    """The key a request gives (``X-API-Key``, or ``Authorization: Bearer``), or ''."""
+    given = headers.get("x-api-key") or ""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        given = token.strip()
+    return given
 
 
 def _refusal(status: int, kind: str, message: str,

@@ -5,7 +5,9 @@ job database at each scrape, so every API process reports the same truth whateve
 the work. The work's own figures (stage and inference durations, bytes in and out, errors by
 kind, API requests by route and status) come from :mod:`pixelmill.jobs.telemetry`, over every
 process of the service. The review queues' counts and their reviewers' agreement (Cohen's
-and Fleiss' kappa, per queue and per label) are read at each scrape too.
+and Fleiss' kappa, per queue and per label) are read at each scrape too, and so is the share
+of its monthly budget each API key with one has spent (``pixelmill_budget_used_ratio{key}``).
+Recorded work is counted per key and pipeline by :mod:`pixelmill.usage.counters`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pixelmill.jobs import telemetry
 from pixelmill.jobs.queue import JobQueue
 from pixelmill.review import Reviews
 from pixelmill.service.drift import DriftCollector
+from pixelmill.usage import Budgets
 
 ACCESS = logging.getLogger("pixelmill.access")
 
@@ -72,6 +75,21 @@ class ReviewCollector(Collector):
         yield agreement
 
 
+class BudgetCollector(Collector):
+    """The share of this month's budget each key with one has spent, read at each scrape."""
+
+    def __init__(self, budgets: Budgets) -> None:
+        self.budgets = budgets
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        used = GaugeMetricFamily("pixelmill_budget_used_ratio", "Share of its monthly budget "
+                                 "an API key has spent this month (1: all of it)",
+                                 labels=["key"])  # fmt: skip
+        for standing in self.budgets.standing():
+            used.add_metric([standing.key], standing.ratio)
+        yield used
+
+
 class Measure:
     """ASGI middleware that counts and times every HTTP request by route and status, and logs
     it (``pixelmill.access``: one JSON line with method, path, status, seconds and the API
@@ -112,6 +130,7 @@ def install(app: FastAPI, queue: JobQueue, datasets: Store, reviews: Reviews) ->
     registry.register(QueueCollector(queue))
     registry.register(DriftCollector(datasets))
     registry.register(ReviewCollector(reviews))
+    registry.register(BudgetCollector(Budgets(queue.engine, queue.clock.now)))
     app.add_middleware(Measure)
 
     @app.get("/metrics", tags=["health"], response_class=Response, responses={

@@ -27,6 +27,11 @@ request and served from the storage's cache after.
   is stored even when ``render_cache`` is off, for the reviewer to see.
 - ``encode:auto`` picks AVIF, else WebP, when the ``Accept`` header names it, else JPEG (PNG
   for sources that may have alpha); each choice is cached apart.
+- Each render (not its repeats from the cache) records its usage (:mod:`pixelmill.usage`) for
+  the API key given with the request, if any: the API process's CPU time while it rendered
+  (libvips renders in its own threads, so the calling thread's time would miss most of it;
+  under concurrent renders the figure also holds theirs), the bytes read, stored in the cache
+  and served.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import dataclasses
 import functools
 import hashlib
 import hmac
+import logging
 import mimetypes
 import threading
 from collections.abc import Callable
@@ -56,7 +62,6 @@ from pixelmill.codecs.sniff import identify
 from pixelmill.config import Settings
 from pixelmill.engine import Outcome, output_suffix, settle_format
 from pixelmill.engine.output import CHOSEN
-from pixelmill.engine.step import op_for
 from pixelmill.errors import PixelmillError, StorageError, UsageError
 from pixelmill.jobs import telemetry
 from pixelmill.pipeline import Pipeline, Step
@@ -68,6 +73,9 @@ from pixelmill.service.renders import RenderLog
 from pixelmill.service.views import Refused
 from pixelmill.storage import Location, Scope
 from pixelmill.storage.hosts import refusal
+from pixelmill.usage import Meter, Usage
+
+LOG = logging.getLogger("pixelmill.usage")
 
 CACHE_CONTROL = "public, max-age=86400"
 ANSWERS: dict[int | str, dict[str, Any]] = {
@@ -118,6 +126,7 @@ def router(settings: Settings, root: Location) -> APIRouter:
 
     hits = Hits()
     log = RenderLog.of(settings)
+    ledger = Usage.of(settings)
     reviews = functools.cache(lambda: Reviews.of(settings))
 
     @routes.get("/img/{sig}/{rest:path}", tags=["images"], response_class=Response,
@@ -137,10 +146,14 @@ def router(settings: Settings, root: Location) -> APIRouter:
             if request.headers.get("if-none-match") == hit.headers["ETag"]:
                 return Response(status_code=304, headers=hit.headers)
             return Response(hit.body, media_type=hit.media, headers=hit.headers)
-        return await run_in_threadpool(answer, rest, raw, accept, request.headers)
+        key = request.scope.get("state", {}).get("key")
+        return await run_in_threadpool(answer, rest, raw, accept, request.headers,
+                                       key.name if key else None)  # fmt: skip
 
-    def answer(rest: str, raw: str, accept: str, given: Headers) -> Response:
+    def answer(rest: str, raw: str, accept: str, given: Headers, key: str | None) -> Response:
         """Parse, hash, render or find in the cache; remember what the fast path may serve."""
+        render = functools.partial(_render, settings=settings, log=log,
+                                   account=functools.partial(_account, ledger, key))
         text, _, encoded = rest.rpartition("/")
         source = _source(encoded, sources, settings.allow_private_hosts)
         pipeline = _encoded(settle_format(Pipeline.parse(text), source.name, accept), source)
@@ -158,14 +171,14 @@ def router(settings: Settings, root: Location) -> APIRouter:
         if gated:
             _refuse_held(reviews(), key)
         if not settings.render_cache and not holds(pipeline):
-            outcome = _render(source, None, pipeline, settings, log)
+            outcome = render(source, None, pipeline)
             if gated:
                 _review(reviews, run, outcome)
             return Response(outcome.data, media_type=media or _media(outcome.format),
                             headers=headers)  # fmt: skip
         if not storage.exists(cached):
             made = cached if not holds(pipeline) else None  # held: queued before it is stored
-            outcome = _render(source, made, pipeline, settings, log)
+            outcome = render(source, made, pipeline)
             media = media or _media(outcome.format)
             if gated:
                 _review(reviews, dataclasses.replace(run, output=cached.url), outcome)
@@ -174,7 +187,7 @@ def router(settings: Settings, root: Location) -> APIRouter:
                 _refuse_held(reviews(), key)
         media = media or _media(_sniffed(cached))
         if cached.is_local:
-            if version is not None and not _models(pipeline) and not gated:  # models may change
+            if version is not None and not api.models_of(pipeline) and not gated:  # models may change
                 hits.remember(raw, accept, source, version, cached, media, headers)
             return FileResponse(cached.path, media_type=media, headers=headers)
         return StreamingResponse(storage.chunks(cached), media_type=media, headers=headers)
@@ -244,21 +257,39 @@ class Hits:
 
 
 def _render(source: Location, destination: Location | None, pipeline: Pipeline,
-            settings: Settings, log: RenderLog | None) -> Outcome:  # fmt: skip
+            settings: Settings, log: RenderLog | None,
+            account: Callable[[Meter, Pipeline, Location, bool], None]) -> Outcome:  # fmt: skip
     """Render into ``destination``, or into memory (``outcome.data``), counted in the service's
-    metrics and remembered in the ``log``'s dataset."""
+    metrics, its usage given to ``account`` and remembered in the ``log``'s dataset."""
+    meter = Meter()
     try:
-        if destination is None:
-            outcome = api.render(source, pipeline, settings=settings)
-        else:
-            outcome = api.run(source, destination, pipeline, settings=settings)
+        with meter:
+            if destination is None:
+                outcome = api.render(source, pipeline, settings=settings)
+            else:
+                outcome = api.run(source, destination, pipeline, settings=settings)
     except PixelmillError as exc:
         telemetry.failed(exc.kind, "ondemand")
+        account(meter, pipeline, source, True)
         raise
     telemetry.succeeded(outcome, "ondemand")
+    meter.add_outcome(outcome, stored=destination is not None)
+    meter.add_bytes(served=outcome.bytes_written)
+    account(meter, pipeline, source, False)
     if log is not None:
         log.record(source, outcome, pipeline)
     return outcome
+
+
+def _account(ledger: Usage, key: str | None, meter: Meter, pipeline: Pipeline, source: Location,
+             failed: bool) -> None:  # fmt: skip
+    """Record a render's usage for ``key`` (a failure to do so is logged, never the
+    render's)."""
+    work = meter.result("ondemand", key, str(pipeline), ref=source.url[:2000], failed=failed)
+    try:
+        ledger.record(work)
+    except Exception:  # the answer must never suffer from its record
+        LOG.exception("usage not recorded", extra={"key": key, "source": source.url[:300]})
 
 
 def _review(reviews: Callable[[], Reviews], run: Run, outcome: Outcome) -> None:
@@ -350,13 +381,8 @@ def _cache_key(source: Location, pipeline: Pipeline, settings: Settings, secret:
 
     digest = hmac.new(secret, _content_digest(source).encode(), hashlib.sha256)
     digest.update(str(pipeline).encode())
-    for name in _models(pipeline):
+    for name in api.models_of(pipeline):
         model = find(name, settings)
         digest.update(f"{model.manifest.name}@{model.manifest.version}:"
                       f"{model.path.stat().st_size}".encode())  # fmt: skip
     return digest.hexdigest()
-
-
-def _models(pipeline: Pipeline) -> list[str]:
-    """The models the pipeline's steps run."""
-    return [name for step in pipeline.steps for name in op_for(step).models(step)]
