@@ -27,6 +27,7 @@ from pixelmill import batch
 from pixelmill.batch.manifest import items
 from pixelmill.config import Settings
 from pixelmill.errors import UsageError
+from pixelmill.usage import Usage
 
 PIPELINE = "thumbnail:24/encode:png"
 SLOW = "scale:4/noise:20/blur:2/thumbnail:64/encode:png"
@@ -78,8 +79,12 @@ def test_a_run_records_every_item_and_a_resume_skips_what_succeeded(tmp_path: Pa
         assert row.state == "succeeded" and row.destination == str(path)
         assert row.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
         assert row.outcome["width"] == 24
+        assert row.usage["bytes_written"] == path.stat().st_size and row.usage["ref"] == "r1"
     broken = recorded[str(src / "broken0.jpg")]
     assert (broken.state, broken.error_kind) == ("failed", "input") and "broken0.jpg" in broken.error
+    assert broken.usage["failed"] and broken.usage["cpu_seconds"] >= 0
+    used = Usage.of(settings).report(0, by="origin")
+    assert [(r["group"], r["work"], r["failed"]) for r in used.rows] == [("batch", 42, 2)]
 
     again = batch.run(str(src), str(tmp_path / "out"), PIPELINE, engine=batch.Local(1),
                       settings=settings, run_id="r1", resume=True)  # fmt: skip

@@ -45,6 +45,7 @@ items = sa.Table(
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("sha256", sa.String(64)),
     sa.Column("outcome", sa.JSON),
+    sa.Column("usage", sa.JSON),
     sa.Column("error_kind", sa.String(32)),
     sa.Column("error", sa.Text),
     sa.Column("updated_at", sa.Float, nullable=False),
@@ -76,6 +77,8 @@ class Ended:
     outcome: dict | None = None
     error_kind: str | None = None
     error: str | None = None
+    usage: dict | None = None
+    """What the item used (:meth:`pixelmill.usage.Work.to_json`)."""
 
     @classmethod
     def failure(cls, item: Item, kind: str, message: str) -> Ended:
@@ -171,8 +174,8 @@ class Manifest:
         """Record how claimed items ended (refused ones have no row: they are refused again
         when the run is resumed)."""
         rows = [{"_source": e.item.source, "state": e.state, "sha256": e.sha256,
-                 "outcome": e.outcome, "error_kind": e.error_kind, "error": e.error}
-                for e in ended]  # fmt: skip
+                 "outcome": e.outcome, "usage": e.usage, "error_kind": e.error_kind,
+                 "error": e.error} for e in ended]  # fmt: skip
         if not rows:
             return
         now = time.time()

@@ -18,6 +18,7 @@ from pixelmill.batch.work import Task
 from pixelmill.config import Settings
 from pixelmill.errors import UsageError
 from pixelmill.pipeline import Pipeline
+from pixelmill.usage import Usage
 
 BLOCK = 256
 """Items claimed (and listed ahead) at a time."""
@@ -79,6 +80,7 @@ def run(src: str, dst: str, pipeline: str | Pipeline, *, engine: Engine, setting
 
         checked(dataset, "dataset")
     manifest = Manifest.of(settings)
+    Usage.of(settings)  # its tables made here, before workers record into them at once
     run_id = run_id or new_run_id()
     attempt = manifest.begin(run_id, str(source), str(target), str(parsed), resume)
     summary = Summary(run_id, engine.name, attempt)
@@ -107,7 +109,7 @@ def run(src: str, dst: str, pipeline: str | Pipeline, *, engine: Engine, setting
     began = time.monotonic()
     ended: list[Ended] = []
     flushed = began
-    task = Task(str(parsed), settings, str(target), dataset)
+    task = Task(str(parsed), settings, str(target), run_id, dataset)
     try:
         for one in engine.results(task, claimed()):
             note(one)
