@@ -11,9 +11,9 @@ of a million keys.
   skipped, so the second run's time is the cost of listing and skipping them.
 - **Driver memory**: a tree of ``--keys`` empty ``.png`` files (1,000 folders), run through
   the driver with an engine that ends every item at once as succeeded (nothing is read: what
-  is measured is the driver's listing, claiming and recording), in a fresh process; its peak
-  RSS against the same process's RSS before the run, beside the peak of ``api.plan_tree``
-  (what a folder run holds: the whole listing).
+  is measured is the driver's listing, claiming and recording), in a fresh process; its RSS
+  sampled every 20 ms during the run (peak) against its RSS just before, beside the same for
+  ``api.plan_tree`` (what a folder run holds: the whole listing).
 
     python benchmarks/bench_batch.py --data /var/tmp/batch-bench
 """
@@ -134,12 +134,23 @@ class Instant:
 
 
 CHILD = """
-import json, resource, sys, time
+import json, os, resource, sys, threading, time
 sys.path.insert(0, sys.argv[4])
 from bench_batch import Instant
 from pixelmill import api, batch
 from pixelmill.config import Settings
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+page = os.sysconf("SC_PAGE_SIZE")
+def rss():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * page / 2**20
+peak, running = [rss()], True
+def sample():
+    while running:
+        peak.append(max(peak.pop(), rss()))
+        time.sleep(0.02)
+watcher = threading.Thread(target=sample, daemon=True)
+before = rss()
+watcher.start()
 began = time.monotonic()
 if sys.argv[1] == "batch":
     summary = batch.run(sys.argv[2], sys.argv[3], "encode:png", engine=Instant(),
@@ -147,8 +158,11 @@ if sys.argv[1] == "batch":
     count = summary.succeeded
 else:
     count = len(api.plan_tree(sys.argv[2], sys.argv[3], "encode:png"))
-print(json.dumps({"items": count, "seconds": time.monotonic() - began, "rss_before_mb": before / 1024,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+seconds = time.monotonic() - began
+running = False
+watcher.join()
+print(json.dumps({"items": count, "seconds": seconds, "rss_before_mb": before,
+                  "peak_mb": peak[0]}))
 """
 
 
