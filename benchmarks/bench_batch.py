@@ -15,7 +15,7 @@ of a million keys.
   sampled every 20 ms during the run (peak) against its RSS just before, beside the same for
   ``api.plan_tree`` (what a folder run holds: the whole listing).
 
-    python benchmarks/bench_batch.py --data /var/tmp/batch-bench
+    python benchmarks/bench_batch.py --data DATA/batch
 """
 
 from __future__ import annotations

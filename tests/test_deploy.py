@@ -476,10 +476,7 @@ def test_dashboard_reads_only_exported_metrics(exported: set[str]) -> None:
 
 
 def test_alert_rules_validate_and_read_only_exported_metrics(exported: set[str]) -> None:
-    path = DEPLOY / "prometheus/alerts.yml"
-    if not path.exists():
-        pytest.skip("deploy/prometheus/alerts.yml is not there (yet)")
-    (rules,) = load_yaml(path)
+    (rules,) = load_yaml(DEPLOY / "prometheus/alerts.yml")
     jsonschema.Draft7Validator(json.loads((SCHEMAS / "prometheus.rules.json").read_text())
                                ).validate(rules)  # fmt: skip
     exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
