@@ -132,7 +132,7 @@ def test_a_detector_that_fits_no_layout_is_refused_with_what_was_expected(tmp_pa
 
 
 def test_a_manifest_of_a_detector_names_a_known_layout() -> None:
-    with pytest.raises(ModelError, match="layout 'ssd' of a detector is not one of yolo, mtcnn"):
+    with pytest.raises(ModelError, match="field 'layout': 'ssd' is not one of \"\", \"yolo\", \"mtcnn\""):
         Manifest(name="x", version="1", task="detect", scale=1, channels=3, colour="rgb",
                  receptive_field=0, labels=("a",), layout="ssd")
 

@@ -46,12 +46,19 @@ def test_add_from_a_storage_url(cli, tmp_path, models_dir) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda m: m.update(scale=4), ("a 14×14 input gives 28×28 with 3 channel(s); the manifest "
-                                       "(scale 4, 3 channel(s)) means 56×56")),
+        (lambda m: m.update(scale=4), ("a 14×14 input gives 28×28 with 3 band(s); the manifest "
+                                       "(scale 4, 3 band(s)) means 56×56")),
         (lambda m: m.update(channels=1, colour="gray"), "input shape"),
-        (lambda m: m.update(scale=5), "manifest: scale 5 is not one of 1, 2, 3, 4, 8"),
-        (lambda m: m.update(colour="cmyk"), "colour 'cmyk' does not fit 3 channel(s)"),
-        (lambda m: m.pop("receptive_field"), "not a valid model manifest"),
+        (lambda m: m.update(scale=5), "field 'scale': 5 is not one of 1, 2, 3, 4, 8"),
+        (lambda m: m.update(colour="cmyk"), "field 'colour': 'cmyk' is not one of \"rgb\", \"gray\""),
+        (lambda m: m.update(colour="gray"), "field 'colour': 'gray' does not fit channels 3"),
+        (lambda m: m.pop("receptive_field"),
+         "missing required field 'receptive_field' (an integer from 0 to 512)"),
+        (lambda m: m.update(value_range=[1, 1]), "field 'value_range': [1, 1] must give black below white"),
+        (lambda m: m.update(tile="big"), "field 'tile': 'big' is not an integer from 16 to 8192"),
+        (lambda m: m.update(stride=2), "unknown field 'stride'"),
+        (lambda m: m.update(outputs="nope"), "field 'outputs': 'nope' is not one of the model's outputs"),
+        (lambda m: m.update(name="../../etc/evil"), "field 'name': '../../etc/evil' is not a string matching"),
     ],
 )
 def test_models_that_do_not_match_their_manifest_are_refused(cli, tmp_path, models_dir, change,

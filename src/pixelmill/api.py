@@ -16,6 +16,7 @@ from pixelmill.config import Settings
 from pixelmill.engine import Outcome, execute, output_suffix
 from pixelmill.engine.step import models_of as step_models
 from pixelmill.errors import Cancelled, PixelmillError, UsageError
+from pixelmill.models.registry import ModelFile
 from pixelmill.pipeline import Pipeline
 from pixelmill.pipeline.formats import READ_EXTENSIONS
 from pixelmill.storage import Location
@@ -63,6 +64,19 @@ def render(
 def models_of(pipeline: PipelineLike) -> list[str]:
     """The models a pipeline's steps run, in step order."""
     return step_models(Pipeline.parse(pipeline))
+
+
+def add_model(url: PathLike, *, name: str = "", value_range: tuple[float, float] | None = None,
+              align: int = 1, settings: Settings | None = None) -> tuple[ModelFile, str]:  # fmt: skip
+    """Install an ONNX model into the user models folder, with the manifest beside it or one
+    found by probing it (with sides a multiple of at least ``align``), once its tiled output
+    is found to equal its whole-image output. Returns the model and how its manifest came
+    about."""
+    from pixelmill.engine.verify import tiled_matches_whole
+    from pixelmill.models.install import add
+
+    return add(os.fspath(url), settings or Settings.load(), name=name, value_range=value_range,
+               align=align, check=tiled_matches_whole)
 
 
 def info(src: PathLike, *, settings: Settings | None = None) -> dict[str, Any]:

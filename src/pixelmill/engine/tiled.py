@@ -75,15 +75,17 @@ def plan_for(manifest: Manifest, working_bytes: float, width: int, tile: int | N
              overlap: int | None, batch: int | None) -> Plan:  # fmt: skip
     """Tile side from the request, else the manifest's preference, halved until a batch of
     tiles fits a share of the free memory given the model's ``working_bytes`` per pixel."""
-    halo = manifest.receptive_field if overlap is None else overlap
+    align = manifest.align
+    halo = manifest.overlap if overlap is None else -(-overlap // align) * align
     batch = batch or max(1, min(MAX_BATCH, -(-width // (tile or manifest.tile))))
     if tile is None:
         free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        per_pixel = working_bytes + 4 * manifest.channels * (1 + manifest.scale**2)
+        per_pixel = working_bytes + 4 * manifest.bands * (1 + manifest.scale**2)
         tile = manifest.tile
         while tile > MIN_TILE and batch * (tile + 2 * halo) ** 2 * per_pixel > MEMORY_SHARE * free:
             tile //= 2
-    return Plan(tile, halo, batch, halo if halo < manifest.receptive_field else 0)
+    tile = max(align, -(-tile // align) * align)
+    return Plan(tile, halo, batch, halo if halo < manifest.overlap else 0)
 
 
 class RowReader:
@@ -137,10 +139,14 @@ class ModelRun:
         self.alpha = image.hasalpha()
         self.depth = 16 if image.format == "ushort" else 8
         colour = image.extract_band(0, n=image.bands - 1) if self.alpha else image
-        self.grey = colour.bands == 1 and manifest.channels == 3
+        self.grey = colour.bands == 1 and manifest.bands == 3
         if self.grey:
             colour = colour.colourspace("rgb16" if self.depth == 16 else "srgb")
         self.source = colour.bandjoin(image.extract_band(image.bands - 1)) if self.alpha else colour
+        align = manifest.align
+        if image.width % align or image.height % align:  # edges copied out to whole steps
+            self.source = self.source.embed(0, 0, -(-image.width // align) * align,
+                                            -(-image.height // align) * align, extend="copy")
         self.interpretation = image.interpretation
         self.width, self.height = image.width * self.scale, image.height * self.scale
         self.bands = self.source.bands
@@ -160,8 +166,8 @@ class ModelRun:
         extents = [(row.core0 - above, row.core1 + below)
                    for row, above, below in zip(rows, row_zones, row_zones[1:])]  # fmt: skip
         tallest = max(bottom - top for top, bottom in extents) * scale
-        buffer = np.empty((tallest, self.width, self.bands), self.source_dtype)
-        carry = None
+        buffer = np.empty((tallest, self.source.width * scale, self.bands), self.source_dtype)
+        carry, rows_left = None, self.height
         for index, (row, window) in enumerate(zip(rows, bands_of(self.source, rows))):
             top, bottom = extents[index]
             band = buffer[: (bottom - top) * scale]
@@ -170,7 +176,8 @@ class ModelRun:
                 band[: len(carry)] = blend(carry, band[: len(carry)], axis=0)
             keep = len(band) - 2 * row_zones[index + 1] * scale
             carry = band[keep:].copy() if keep < len(band) else None
-            yield band[:keep]
+            yield band[: min(keep, rows_left), : self.width]  # without the alignment's edge
+            rows_left -= keep
             if progress is not None:
                 progress(100.0 * (index + 1) / len(rows))
 

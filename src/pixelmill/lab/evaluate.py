@@ -71,7 +71,7 @@ def evaluate(model: str, *, follows: tuple[str, ...] = (),
     settings = settings or Settings.load()
     for name in (*follows, model):
         manifest = find(name, settings).manifest
-        if manifest.task not in TASKS or manifest.channels != 3:
+        if manifest.task not in TASKS or manifest.bands != 3:
             raise UsageError(f"model {name}: task {manifest.task!r} with {manifest.channels} "
                              f"channels; the lab evaluates RGB {', '.join(TASKS)} models")
         if name != model and manifest.scale != 1:

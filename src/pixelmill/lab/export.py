@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pixelmill.api import add_model
 from pixelmill.config import Settings
 from pixelmill.errors import ModelError, UsageError
 from pixelmill.lab import checkpoints, prune, quantize
 from pixelmill.lab.data import Pairs
 from pixelmill.lab.nets import ConvNet
 from pixelmill.lab.recipe import Recipe, parse
-from pixelmill.models.install import add
 from pixelmill.models.manifest import Manifest
 from pixelmill.models.registry import BUNDLED, ModelFile
 
@@ -179,4 +179,4 @@ def register(path: Path, target: str, settings: Settings) -> ModelFile:
     """Copy an exported model into the user models folder, the package's bundled folder, or
     any folder, once it loads and matches its manifest."""
     folder = {"user": None, "bundled": str(BUNDLED)}.get(target, target)
-    return add(str(path), settings.replace(models_dir=folder))
+    return add_model(path, settings=settings.replace(models_dir=folder))[0]

@@ -22,20 +22,41 @@ MIN_OPSET = 11
 PIXELS, OUTPUT = "pixelmill_pixels", "pixelmill_output"
 
 
+YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5],
+                  [0.5, -0.418688, -0.081312]], np.float32)
+"""RGB to full-range YCbCr (BT.601, as JPEG and OpenCV use it), all three in 0..1 (chroma
+offset by 0.5)."""
+CHROMA_OFFSET = np.array([0.0, 0.5, 0.5], np.float32)
+
+
 def wrap(path: Path, manifest: Manifest, depth: int, bands: int) -> bytes:
     """The serialised model taking N×H×W×``bands`` tiles of ``depth`` bits and giving its
-    output the same way. A one-channel model given three bands runs on each of them."""
+    output the same way. A one-channel model given three bands runs on each of them; a luma
+    model (``channels: "y"``) runs on Y while Cb and Cr are resized with a cubic kernel."""
     from onnx import TensorProto, helper
 
     model, model_in, model_out, float_type = _checked(path, manifest)
     pixel_type = TensorProto.UINT16 if depth == 16 else TensorProto.UINT8
     peak = 65535.0 if depth == 16 else 255.0
-    low, high = manifest.value_range
+    (low, high), (out_low, out_high) = manifest.input_range, manifest.output_range
+    luma = manifest.channels == "y"
     per_channel = manifest.channels == 1 and bands == 3
     graph = _Graph()
     x = graph.then(PIXELS, "Cast", to=TensorProto.FLOAT)
     x = graph.then(x, "Transpose", perm=[0, 3, 1, 2])
-    x = graph.then(x, "Mul", graph.const((high - low) / peak))
+    if luma:
+        x = graph.then(x, "Conv", graph.const(YCBCR[:, :, None, None] / peak),
+                       graph.const(CHROMA_OFFSET))  # fmt: skip
+        chroma = graph.then(x, "Slice", graph.const([1], np.int64), graph.const([3], np.int64),
+                            graph.const([1], np.int64))  # fmt: skip
+        chroma = graph.then(chroma, "Resize", graph.const([]), graph.const([1, 1, manifest.scale,
+                            manifest.scale]), mode="cubic", cubic_coeff_a=-0.75,
+                            coordinate_transformation_mode="half_pixel")  # fmt: skip
+        x = graph.then(x, "Slice", graph.const([0], np.int64), graph.const([1], np.int64),
+                       graph.const([1], np.int64))  # fmt: skip
+        x = graph.then(x, "Mul", graph.const(high - low))
+    else:
+        x = graph.then(x, "Mul", graph.const((high - low) / peak))
     x = graph.then(x, "Add", graph.const(low))
     if per_channel:
         x = graph.then(x, "Reshape", graph.const([-1, 1, 0, 0], np.int64))
@@ -44,8 +65,15 @@ def wrap(path: Path, manifest: Manifest, depth: int, bands: int) -> bytes:
     x = graph.then(model_out.name, "Cast", to=TensorProto.FLOAT)
     if per_channel:
         x = graph.then(x, "Reshape", graph.const([-1, 3, 0, 0], np.int64))
-    x = graph.then(x, "Sub", graph.const(low))
-    x = graph.then(x, "Mul", graph.const(peak / (high - low)))
+    x = graph.then(x, "Sub", graph.const(out_low))
+    if luma:
+        x = graph.then(x, "Mul", graph.const(1.0 / (out_high - out_low)))
+        x = graph.then(x, "Concat", chroma, axis=1)
+        x = graph.then(x, "Sub", graph.const(CHROMA_OFFSET[None, :, None, None]))
+        rgb = np.linalg.inv(YCBCR.astype(np.float64)).astype(np.float32) * peak
+        x = graph.then(x, "Conv", graph.const(rgb[:, :, None, None]))
+    else:
+        x = graph.then(x, "Mul", graph.const(peak / (out_high - out_low)))
     x = graph.then(x, "Round")
     x = graph.then(x, "Clip", graph.const(0.0), graph.const(peak))
     x = graph.then(x, "Cast", to=pixel_type)
@@ -78,16 +106,28 @@ def _checked(path: Path, manifest: Manifest) -> tuple[Any, Any, Any, int]:
         raise ModelError(f"model {manifest.name}: ONNX opset {opset} is older than {MIN_OPSET}; "
                          "convert it with onnx.version_converter")  # fmt: skip
     inputs = [i for i in graph.input if i.name not in {t.name for t in graph.initializer}]
-    model_in, model_out = inputs[0], graph.output[0]
+    model_in, model_out = inputs[0], _output(graph, manifest)
     dims = [d.dim_value or d.dim_param for d in model_in.type.tensor_type.shape.dim]
-    if len(dims) != 4 or isinstance(dims[1], int) and dims[1] != manifest.channels:
+    if len(dims) != 4 or isinstance(dims[1], int) and dims[1] != manifest.planes:
         raise ModelError(f"model {manifest.name}: input shape {dims} is not "
-                         f"N×{manifest.channels}×H×W")  # fmt: skip
+                         f"N×{manifest.planes}×H×W")  # fmt: skip
     float_type = model_in.type.tensor_type.elem_type
     if float_type not in (TensorProto.FLOAT, TensorProto.FLOAT16):
         raise ModelError(f"model {manifest.name}: takes {TensorProto.DataType.Name(float_type)}; "
                          "tiling needs float or float16 input")  # fmt: skip
     return model, model_in, model_out, float_type
+
+
+def _output(graph: Any, manifest: Manifest) -> Any:
+    """The output the manifest's ``outputs`` picks, by name or index."""
+    names = [o.name for o in graph.output]
+    pick = manifest.outputs
+    if isinstance(pick, int) and 0 <= pick < len(names):
+        return graph.output[pick]
+    if pick in names:
+        return graph.output[names.index(pick)]
+    raise ModelError(f"model {manifest.name}: manifest field 'outputs': {pick!r} is not one of "
+                     f"the model's outputs {names} (give a name or an index from 0)")  # fmt: skip
 
 
 class _Graph:

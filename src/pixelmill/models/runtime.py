@@ -114,19 +114,19 @@ def session_options(settings: Settings) -> object:
 def _probe(session: Session) -> None:
     """Run a small tile and check the output shape against the manifest."""
     manifest = session.manifest
-    side = 2 * manifest.receptive_field + 8
+    side = -(-(2 * manifest.overlap + 8) // manifest.align) * manifest.align
     try:
-        out = session.run(np.zeros((1, side, side, manifest.channels), np.uint8))
+        out = session.run(np.zeros((1, side, side, manifest.bands), np.uint8))
     except ModelError:
         raise
     except Exception as exc:  # noqa: BLE001  # onnxruntime raises its own types
         raise ModelError(f"model {manifest.name}: fails on a {side}×{side} tile: {exc}") from None
-    expected = (1, side * manifest.scale, side * manifest.scale, manifest.channels)
+    expected = (1, side * manifest.scale, side * manifest.scale, manifest.bands)
     if out.shape != expected:
         raise ModelError(
             f"model {manifest.name}: a {side}×{side} input gives {out.shape[1]}×{out.shape[2]} "
-            f"with {out.shape[3]} channel(s); the manifest (scale {manifest.scale}, "
-            f"{manifest.channels} channel(s)) means {expected[1]}×{expected[2]}"
+            f"with {out.shape[3]} band(s); the manifest (scale {manifest.scale}, "
+            f"{manifest.bands} band(s)) means {expected[1]}×{expected[2]}"
         )
 
 
