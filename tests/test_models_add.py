@@ -58,7 +58,7 @@ def test_a_model_without_a_manifest_is_probed_installed_and_run(cli, tmp_path,
     assert (written["scale"], written["channels"], written["value_range"]) == (2, 3, [0.0, 1.0])
     assert 4 <= written["receptive_field"] <= 8  # measured 4, widened by the safety margin
     assert json.loads((models_dir / "bare-x2.json").read_text()) == written
-    assert "probed (value range given)" in err
+    assert "manifest probed, value range given" in err
     source = picture(tmp_path / "a.png", 67, 45)
     assert cli("run", source, tmp_path / "b.png", "-p", "model:bare-x2:tile=16")[0] == 0
     assert pyvips.Image.new_from_file(str(tmp_path / "b.png")).width == 134

@@ -35,7 +35,7 @@ def tiled_matches_whole(model: ModelFile, settings: Settings) -> None:
            "whole image and cannot be tiled")  # fmt: skip
     raise ModelError(f"model {manifest.name}: tiled output (tile {tile}, overlap "
                      f"{manifest.overlap}) differs from whole-image output by up to "
-                     f"{int(differs.max())}/255 on {share:.1f} % of the pixels; {fix}")
+                     f"{int(differs.max())}/255 on {share:.3g} % of the pixels; {fix}")
 
 
 def _difference(session: Session, tile: int, overlap: int) -> np.ndarray:

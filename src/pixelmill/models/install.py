@@ -67,4 +67,4 @@ def _probed(path: Path, name: str, value_range: tuple[float, float] | None, alig
         **found.fields(), "tile": -(-256 // found.align) * found.align,
         "provenance": f"{path.name[1:-len('.adding')]}; manifest found by pixelmill models add",
     }, f"the manifest found for {name}")  # fmt: skip
-    return manifest, f"probed (value range {found.range_reason})"
+    return manifest, f"manifest probed, value range {found.range_reason}"
