@@ -75,7 +75,7 @@ from pixelmill.codecs import save
 from pixelmill.compress.regions import Region, regions_of
 from pixelmill.compress.target import search
 from pixelmill.config import Settings
-from pixelmill.engine.detection import face_finder
+from pixelmill.engine.imaging import face_finder
 from pixelmill.pipeline import Step
 from pixelmill.pipeline.formats import FORMATS
 from pixelmill.pipeline.kinds import Gate

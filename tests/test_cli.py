@@ -90,3 +90,36 @@ def test_the_readme_lists_the_steps_as_their_declarations_say(cli) -> None:
     status, table, _ = cli("ops", "--markdown")
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert status == 0 and table.strip() in readme
+
+
+def test_every_command_is_found_where_the_table_says() -> None:
+    import importlib
+
+    from pixelmill.cli.main import COMMANDS, cli
+
+    for module in set(COMMANDS.values()):
+        importlib.import_module(f"pixelmill.cli.{module}")
+    assert sorted(cli.commands) == sorted(COMMANDS)
+    for name, command in cli.commands.items():
+        assert command.callback.__module__ == f"pixelmill.cli.{COMMANDS[name]}", name
+
+
+def test_a_one_image_run_imports_only_what_it_needs(make_image, tmp_path) -> None:
+    """A thumbnail in a fresh process imports neither the other commands nor numpy, Pillow,
+    onnxruntime or the detector: their imports were most of a one-shot call's start-up."""
+    import subprocess
+    import sys
+
+    source = make_image("a.jpg", photo(400, 300))
+    code = ("import sys\nfrom pixelmill.cli import main\ntry:\n    main(sys.argv[1:])\n"
+            "except SystemExit as stop:\n    assert stop.code == 0, stop.code\n"
+            "print(' '.join(sorted(sys.modules)))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code, "run", str(source),
+                           str(tmp_path / "t.webp"), "-p", "thumbnail:64", "-q"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    loaded = set(done.stdout.split())
+    assert "pixelmill.api" in loaded and (tmp_path / "t.webp").stat().st_size > 0
+    heavy = {"numpy", "PIL", "onnxruntime", "pixelmill.engine.detection",
+             "pixelmill.engine.tiled", "pixelmill.engine.targeted", "pixelmill.cli.batch",
+             "pixelmill.cli.service", "pixelmill.cli.lab", "pixelmill.cli.datasets"}
+    assert not heavy & loaded, heavy & loaded

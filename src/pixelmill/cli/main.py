@@ -10,6 +10,7 @@ them, so a one-image run starts fast.
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
@@ -21,8 +22,32 @@ import click
 from pixelmill import __version__
 from pixelmill.errors import Cancelled, PixelmillError, UsageError
 
+COMMANDS = {
+    "batch": "batch", "bench": "quality", "bench-images": "quality", "compare": "quality",
+    "datasets": "datasets", "drift": "datasets", "formats": "ops", "info": "run",
+    "keys": "service", "lab": "lab", "metrics": "quality", "models": "models", "ops": "ops",
+    "optimize": "optimize", "review": "review", "reviewers": "reviewers", "run": "run",
+    "sample": "run", "serve": "service", "sign": "service", "submit": "submit",
+    "usage": "usage", "worker": "service",
+}  # fmt: skip
+"""Each command and the module of :mod:`pixelmill.cli` that defines it: a command's module is
+imported when the command is called (or listed), so a one-image run imports none of the
+others."""
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class Commands(click.Group):
+    """The group whose commands are imported on first use, from :data:`COMMANDS`."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in COMMANDS:
+            importlib.import_module(f"pixelmill.cli.{COMMANDS[name]}")
+        return self.commands.get(name)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pixelmill")
 @click.option("--debug", is_flag=True, envvar="PIXELMILL_DEBUG", help="Show tracebacks.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 from typing import IO, Any
 
-import numpy as np
 import pyvips
 
 FORMATS = {"BMP": "bmp", "DIB": "bmp", "ICO": "ico", "CUR": "cur", "TGA": "tga", "PPM": "pnm",
@@ -99,6 +98,8 @@ class PillowSource:
 
     def decode(self) -> pyvips.Image:
         """The whole image (Pillow's errors propagate: OSError, ValueError…)."""
+        import numpy as np  # here: a run that never falls back does not pay for numpy
+
         image = self.image
         image.load()
         if image.mode != self.mode:
@@ -136,6 +137,7 @@ def identify(handle: str | IO[bytes]) -> PillowSource | None:
 
 def _sixteen(image: Any) -> Any:
     """A 32-bit integer or float grey image as 16-bit (values clipped to 0..65535)."""
+    import numpy as np
     from PIL import Image
 
     values = np.clip(np.asarray(image, dtype=np.float64), 0, 65535).astype(np.uint16)

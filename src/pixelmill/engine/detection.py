@@ -22,10 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyvips
 
-from pixelmill.config import Settings
-from pixelmill.engine.imaging import Finder
 from pixelmill.engine.tiled import bands_of, windows
-from pixelmill.models.detect import Detection, Detector, detector_for, nms
+from pixelmill.models.detect import Detection, Detector, nms
 
 FACES = "faces"
 """The face detector that ``gravity=faces``, ``redact:faces`` and the ``faces`` gate use."""
@@ -52,19 +50,6 @@ class Found:
 
 Seen = list[tuple[pyvips.Image, Found]]
 """What the run's detectors found so far, with the image each looked at."""
-
-
-def face_finder(settings: Settings, seen: Seen) -> Finder:
-    """What finds the faces in an image: what ``detect:faces`` found in that very image, else
-    the face detector run on it."""
-
-    def faces(image: pyvips.Image) -> list[Detection]:
-        for looked_at, found in seen:
-            if looked_at is image and found.model == FACES:
-                return [d for d in found.detections if d.label == "face"]
-        return find(image, detector_for(FACES, settings), labels=("face",))
-
-    return faces
 
 
 def as_rgb8(image: pyvips.Image) -> pyvips.Image:

@@ -23,7 +23,7 @@ import pyvips
 from pixelmill import codecs, storage
 from pixelmill.codecs import Source
 from pixelmill.config import Settings
-from pixelmill.engine import cost, qc, targeted
+from pixelmill.engine import cost, qc
 from pixelmill.engine.context import Clock, Context
 from pixelmill.engine.output import output_format, settle_format
 from pixelmill.engine.step import op_for
@@ -152,6 +152,8 @@ def execute(
             encode = pipeline.encoder()
             if encode is not None and encode["target"] is not None:
                 clock.lap("graph")
+                from pixelmill.engine import targeted  # faces, regions, trials: only here
+
                 fmt, size, data = targeted.render(image, encode, destination, ctx)
             else:
                 assert fmt is not None  # only a target encode leaves the format open

@@ -4,11 +4,17 @@ gravity, backgrounds and alpha."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pyvips
 
 from pixelmill.codecs import colour_bands
 from pixelmill.pipeline.kinds import rgba
+
+if TYPE_CHECKING:
+    from pixelmill.config import Settings
+    from pixelmill.engine.detection import Seen
+    from pixelmill.models.detect import Detection
 
 Size = tuple[int, int]
 INTERESTING = {"centre": "centre", "smart": "attention", "entropy": "entropy"}
@@ -16,7 +22,24 @@ INTERESTING = {"centre": "centre", "smart": "attention", "entropy": "entropy"}
 SMART = ("smart", "entropy", "faces")
 """Gravities that look at the whole image (random access)."""
 Finder = Callable[["pyvips.Image"], list]
-"""What finds the faces in an image (:func:`pixelmill.engine.detection.face_finder`)."""
+"""What finds the faces in an image (:func:`face_finder`)."""
+
+
+def face_finder(settings: Settings, seen: Seen) -> Finder:
+    """What finds the faces in an image: what ``detect:faces`` found in that very image, else
+    the face detector run on it. Detection (numpy, onnxruntime) is imported when faces are
+    first looked for, so the steps that may look for them cost a run that does not nothing."""
+
+    def faces(image: pyvips.Image) -> list[Detection]:
+        from pixelmill.engine.detection import FACES, find
+        from pixelmill.models.detect import detector_for
+
+        for looked_at, found in seen:
+            if looked_at is image and found.model == FACES:
+                return [d for d in found.detections if d.label == "face"]
+        return find(image, detector_for(FACES, settings), labels=("face",))
+
+    return faces
 
 
 def max_value(image: pyvips.Image) -> int:

@@ -15,7 +15,7 @@ from pixelmill.compress.choose import FLAT, best
 from pixelmill.compress.regions import regions_of
 from pixelmill.compress.target import Choice
 from pixelmill.engine.context import Context
-from pixelmill.engine.detection import face_finder
+from pixelmill.engine.imaging import face_finder
 from pixelmill.engine.qc import Verdict
 from pixelmill.errors import LimitError, ModelError, QualityError
 from pixelmill.pipeline import Step

@@ -1,6 +1,10 @@
 """The built-in steps, one module each (its ``OP``), and the steps of plugins (entry point
 group ``pixelmill.steps``, see :mod:`pixelmill.plugins`). :func:`load` registers them all when
-steps are first looked up (:func:`pixelmill.pipeline.spec.steps`)."""
+steps are first looked up (:func:`pixelmill.pipeline.spec.steps`).
+
+Parsing any pipeline imports every step module, so a step imports what only running it needs
+(numpy, detection, model sessions) inside the function that runs it: a thumbnail does not pay
+for the detector's imports."""
 
 from __future__ import annotations
 

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import pyvips
 
 from pixelmill.engine.context import Context
-from pixelmill.engine.detection import as_rgb8
 from pixelmill.engine.step import Op, whole
-from pixelmill.models.classify import classifier_for
 from pixelmill.pipeline import Step
 from pixelmill.pipeline.kinds import Int, Name
 from pixelmill.pipeline.spec import REQUIRED, Param, declare
@@ -30,6 +27,11 @@ def apply(image: pyvips.Image, step: Step, ctx: Context) -> pyvips.Image:
 
 def classified(image: pyvips.Image, model: str, k: int, ctx: Context) -> list[dict]:
     """The ``k`` likeliest classes of ``image`` by ``model``, recorded in the run."""
+    import numpy as np
+
+    from pixelmill.engine.detection import as_rgb8
+    from pixelmill.models.classify import classifier_for
+
     classifier = classifier_for(model, ctx.settings)
     side = classifier.side
     small = as_rgb8(image).thumbnail_image(side, height=side, size="force")

@@ -10,8 +10,7 @@ import pyvips
 from pixelmill.codecs import Source
 from pixelmill.config import Settings
 from pixelmill.engine.context import Context
-from pixelmill.engine.detection import face_finder
-from pixelmill.engine.imaging import SMART, Size, place
+from pixelmill.engine.imaging import SMART, Size, face_finder, place
 from pixelmill.engine.step import Op
 from pixelmill.errors import PipelineError
 from pixelmill.pipeline import Step

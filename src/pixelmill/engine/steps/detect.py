@@ -11,10 +11,8 @@ import time
 import pyvips
 
 from pixelmill.engine.context import Context
-from pixelmill.engine.detection import Found, find
 from pixelmill.engine.step import Op, whole
 from pixelmill.errors import UsageError
-from pixelmill.models.detect import detector_for
 from pixelmill.pipeline import Step
 from pixelmill.pipeline.kinds import Int, Name
 from pixelmill.pipeline.params import classes, threshold
@@ -25,6 +23,9 @@ WEIGHT = 30.0
 
 
 def apply(image: pyvips.Image, step: Step, ctx: Context) -> pyvips.Image:
+    from pixelmill.engine.detection import Found, find
+    from pixelmill.models.detect import detector_for
+
     began = time.monotonic()
     detector = detector_for(step["model"], ctx.settings)
     unknown = [c for c in step["classes"] or () if c not in detector.labels]

@@ -10,7 +10,6 @@ from pathlib import Path
 import pyvips
 
 from pixelmill.config import Settings
-from pixelmill.engine import bandsink, tiled
 from pixelmill.engine.context import Context
 from pixelmill.engine.imaging import Size
 from pixelmill.engine.step import Op
@@ -25,6 +24,7 @@ against a resize's)."""
 
 
 def apply(image: pyvips.Image, step: Step, ctx: Context) -> pyvips.Image:
+    from pixelmill.engine import bandsink, tiled
     from pixelmill.models.runtime import session_for
 
     session = session_for(step["name"], ctx.settings)

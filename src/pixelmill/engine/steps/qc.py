@@ -11,7 +11,7 @@ import pyvips
 
 from pixelmill.engine import qc
 from pixelmill.engine.context import Context
-from pixelmill.engine.detection import face_finder
+from pixelmill.engine.imaging import face_finder
 from pixelmill.engine.step import Op, whole
 from pixelmill.errors import QualityError
 from pixelmill.pipeline import Step

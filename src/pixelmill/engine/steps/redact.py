@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING
 
 import pyvips
 
 from pixelmill.codecs import colour_bands
 from pixelmill.engine.context import Context
-from pixelmill.engine.detection import Found, find
 from pixelmill.engine.step import Op, whole
-from pixelmill.models.detect import Detection, detector_for
 from pixelmill.pipeline import Step
 from pixelmill.pipeline.kinds import Choice, Float, Name
 from pixelmill.pipeline.params import classes, threshold
 from pixelmill.pipeline.spec import REQUIRED, Param, declare
+
+if TYPE_CHECKING:
+    from pixelmill.models.detect import Detection
 
 BLOCKS = {"pixelate": 8, "blur": 6}
 """Blocks across the longer side of a box."""
@@ -43,6 +45,9 @@ def apply(image: pyvips.Image, step: Step, ctx: Context) -> pyvips.Image:
 def _found(image: pyvips.Image, step: Step, ctx: Context) -> list[Detection]:
     """What the detector finds in ``image`` (what a ``detect`` step before found in it, when
     it ran the same model there)."""
+    from pixelmill.engine.detection import Found, find
+    from pixelmill.models.detect import detector_for
+
     labels = step["classes"] or ()
     for looked_at, found in ctx.found:
         if looked_at is image and found.model == step["model"] and step["threshold"] is None:

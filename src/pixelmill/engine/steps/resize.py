@@ -11,8 +11,7 @@ import pyvips
 from pixelmill.codecs import Source
 from pixelmill.config import Settings
 from pixelmill.engine.context import Context
-from pixelmill.engine.detection import face_finder
-from pixelmill.engine.imaging import SMART, Size, place, premultiplied, rescale, scaled
+from pixelmill.engine.imaging import SMART, Size, face_finder, place, premultiplied, rescale, scaled
 from pixelmill.engine.step import Op
 from pixelmill.pipeline import Step
 from pixelmill.pipeline.kinds import Bool, Choice

@@ -10,8 +10,7 @@ import pyvips
 from pixelmill.codecs import Source
 from pixelmill.config import Settings
 from pixelmill.engine.context import Context
-from pixelmill.engine.detection import face_finder
-from pixelmill.engine.imaging import INTERESTING, Finder, Size, place, scaled
+from pixelmill.engine.imaging import INTERESTING, Finder, Size, face_finder, place, scaled
 from pixelmill.engine.step import Op
 from pixelmill.engine.steps.resize import fill_gravity, smart_fill
 from pixelmill.pipeline import Step
