@@ -122,6 +122,16 @@ def test_a_name_is_never_a_path(cli, tmp_path, models_dir) -> None:
     assert not list(tmp_path.glob("**/escaped*"))
 
 
+def test_a_name_given_renames_a_model_with_a_manifest(cli, tmp_path, models_dir) -> None:
+    path = toy.build(tmp_path / "in", "plain")
+    status, out, err = cli("models", "add", path, "--name", "renamed")
+    assert status == 0, err
+    assert json.loads(out)["name"] == "renamed" and (models_dir / "renamed.onnx").exists()
+    assert json.loads((models_dir / "renamed.json").read_text())["name"] == "renamed"
+    status, _, err = cli("models", "add", path, "--name", "sub/x")
+    assert status == 2 and "manifest --name: field 'name': 'sub/x' is not a string" in err
+
+
 def test_a_channels_last_model_is_refused_with_the_layout(cli, tmp_path, models_dir) -> None:
     graph = helper.make_graph(
         [helper.make_node("Identity", ["x"], ["y"])], "nhwc",

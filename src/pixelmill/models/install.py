@@ -24,10 +24,10 @@ def add(url: str, settings: Settings, *, name: str = "",
         value_range: tuple[float, float] | None = None, align: int = 1,
         check: Callable[[ModelFile, Settings], None] | None = None) -> tuple[ModelFile, str]:  # fmt: skip
     """Copy ``NAME.onnx`` from any storage URL into the user folder with its ``NAME.json``
-    lying beside it, or, where there is none, a manifest found by probing the model (named
-    ``name`` or after the file, with ``value_range`` and a least ``align`` if given). The model must load and match
-    its manifest, and pass ``check`` when it is an image-to-image model. Returns the model and
-    how its manifest came about."""
+    lying beside it, or, where there is none, a manifest found by probing the model (with
+    ``value_range`` and at least ``align`` if given); ``name``, if given, names it either way.
+    The model must load and match its manifest, and pass ``check`` when it is an
+    image-to-image model. Returns the model and how its manifest came about."""
     if not url.endswith(".onnx"):
         raise ModelError(f"{url}: give the .onnx file (a manifest .json may lie beside it)")
     target = user_dir(settings)
@@ -39,6 +39,8 @@ def add(url: str, settings: Settings, *, name: str = "",
         staged.write_bytes(storage.read_bytes(source))
         if storage.exists(beside):
             manifest = Manifest.from_json(storage.read_bytes(beside).decode(), str(beside))
+            if name:
+                manifest = Manifest.from_dict({**manifest.describe(), "name": name}, "--name")
             origin = f"manifest {beside.name}"
         else:
             manifest, origin = _probed(staged, name or source.name[: -len(".onnx")],
