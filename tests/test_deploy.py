@@ -158,10 +158,11 @@ def parse_command(args: list[str]) -> click.Context:
     command: click.Command = cli
     words, path = list(args), ["pixelmill"]
     while isinstance(command, click.Group):
-        if not words or words[0] not in command.commands:
+        found = command.get_command(click.Context(command), words[0]) if words else None
+        if found is None:
             raise click.UsageError(f"{' '.join(path)} has no command {words[:1]}")
-        path.append(words[0])
-        command = command.commands[words.pop(0)]
+        path.append(words.pop(0))
+        command = found
     return command.make_context(" ".join(path), words)
 
 

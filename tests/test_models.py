@@ -58,7 +58,7 @@ def test_add_from_a_storage_url(cli, tmp_path, models_dir) -> None:
         (lambda m: m.update(tile="big"), "field 'tile': 'big' is not an integer from 16 to 8192"),
         (lambda m: m.update(stride=2), "unknown field 'stride'"),
         (lambda m: m.update(outputs="nope"), "field 'outputs': 'nope' is not one of the model's outputs"),
-        (lambda m: m.update(name="../../etc/evil"), "field 'name': '../../etc/evil' is not a string matching"),
+        (lambda m: m.update(name="../../etc/evil"), "field 'name': '../../etc/evil' is not a model name (a string matching"),
     ],
 )
 def test_models_that_do_not_match_their_manifest_are_refused(cli, tmp_path, models_dir, change,

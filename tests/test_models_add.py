@@ -118,7 +118,7 @@ def test_a_manifest_that_understates_the_receptive_field_is_refused(cli, tmp_pat
 def test_a_name_is_never_a_path(cli, tmp_path, models_dir) -> None:
     path = without_manifest(toy.build(tmp_path / "in", "plain"))
     status, _, err = cli("models", "add", path, "--range", "0,1", "--name", "../../escaped")
-    assert status == 2 and "field 'name': '../../escaped' is not a string matching" in err
+    assert status == 2 and "field 'name': '../../escaped' is not a model name (a string matching" in err
     assert not list(tmp_path.glob("**/escaped*"))
 
 
@@ -129,7 +129,7 @@ def test_a_name_given_renames_a_model_with_a_manifest(cli, tmp_path, models_dir)
     assert json.loads(out)["name"] == "renamed" and (models_dir / "renamed.onnx").exists()
     assert json.loads((models_dir / "renamed.json").read_text())["name"] == "renamed"
     status, _, err = cli("models", "add", path, "--name", "sub/x")
-    assert status == 2 and "manifest --name: field 'name': 'sub/x' is not a string" in err
+    assert status == 2 and "manifest --name: field 'name': 'sub/x' is not a model name" in err
 
 
 def test_a_channels_last_model_is_refused_with_the_layout(cli, tmp_path, models_dir) -> None:

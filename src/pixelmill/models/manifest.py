@@ -243,6 +243,8 @@ def _allowed(spec: dict[str, Any]) -> str:
         text += f" from {spec['minimum']} to {spec['maximum']}"
     if "pattern" in spec:
         text += f" matching {spec['pattern']}"
+    if spec is FIELDS["name"]:
+        text = f"a model name ({text}), never a path"
     if spec.get("minItems") == 2:
         text = "two numbers [low, high]"
     elif "items" in spec:
