@@ -77,6 +77,10 @@ def test_a_corrupt_model_file_is_refused(cli, tmp_path, models_dir) -> None:
     path.write_bytes(path.read_bytes()[:100])
     status, _, stderr = cli("models", "add", path)
     assert status == 2 and "model broken: cannot load its ONNX file: Error parsing message" in stderr
+    path.write_bytes(b"")
+    status, _, stderr = cli("models", "add", path)
+    assert status == 2 and "broken.onnx: the file is empty" in stderr
+    assert not models_dir.exists() or list(models_dir.iterdir()) == []
 
 
 def test_unknown_model_in_a_pipeline(cli, make_image, tmp_path, models_dir) -> None:

@@ -37,6 +37,8 @@ def add(url: str, settings: Settings, *, name: str = "",
     beside = storage.locate(url[: -len(".onnx")] + ".json")
     try:
         staged.write_bytes(storage.read_bytes(source))
+        if not staged.stat().st_size:
+            raise ModelError(f"{url}: the file is empty")
         if storage.exists(beside):
             manifest = Manifest.from_json(storage.read_bytes(beside).decode(), str(beside))
             if name:
