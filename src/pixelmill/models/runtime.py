@@ -8,6 +8,7 @@ import functools
 import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -15,7 +16,8 @@ import numpy as np
 from pixelmill.config import Settings
 from pixelmill.errors import ModelError
 from pixelmill.models.manifest import Manifest
-from pixelmill.models.pixelio import PIXELS, working_bytes, wrap
+from pixelmill.models.pixelio import PIXELS
+from pixelmill.models.prepared import Prepared, cache_folder
 from pixelmill.models.registry import ModelFile, find
 
 T = TypeVar("T")
@@ -30,10 +32,11 @@ class Session:
     Its runtime sessions take 8- or 16-bit tiles (see :mod:`pixelmill.models.pixelio`): one
     per pixel layout met, made on first use and kept."""
 
-    def __init__(self, model: ModelFile, options: object, providers: tuple[str, ...]) -> None:
+    def __init__(self, model: ModelFile, options: object, providers: tuple[str, ...],
+                 cache: Path | None = None) -> None:  # fmt: skip
         self.manifest: Manifest = model.manifest
         self.providers = providers
-        self._path = model.path
+        self._prepared = Prepared(model.path, model.manifest, cache)
         self._options = options
         self._runners: dict[tuple[int, int], object] = {}
         self._lock = threading.Lock()
@@ -41,7 +44,7 @@ class Session:
     @functools.cached_property
     def working_bytes(self) -> float:
         """Bytes of intermediate tensors per input pixel of a tile."""
-        return working_bytes(self._path)
+        return self._prepared.working_bytes()
 
     @property
     def on_gpu(self) -> bool:
@@ -58,7 +61,7 @@ class Session:
 
         with self._lock:
             if layout not in self._runners:
-                wrapped = wrap(self._path, self.manifest, *layout)
+                wrapped = self._prepared.wrapped(*layout)
                 try:
                     runner = ort.InferenceSession(wrapped, self._options,
                                                   providers=list(self.providers))  # fmt: skip
@@ -93,7 +96,7 @@ def _load(model: ModelFile, settings: Settings) -> Session:
 
     available = ort.get_available_providers()
     providers = tuple(p for p in PREFERRED_PROVIDERS if p in available) + ("CPUExecutionProvider",)
-    session = Session(model, session_options(settings), providers)
+    session = Session(model, session_options(settings), providers, cache_folder(settings))
     _probe(session)
     return session
 
