@@ -41,7 +41,7 @@ main(sys.argv[1:])
 INFERENCE = PROBE + """
 import time, numpy as np, onnxruntime
 from pixelmill.config import Settings
-from pixelmill.engine.tiled import plan_for, windows
+from pixelmill.engine.tiled import EXECUTOR_SHARE, plan_for, windows
 from pixelmill.models.pixelio import working_bytes
 from pixelmill.models.registry import find
 from pixelmill.models.runtime import session_options
@@ -51,7 +51,8 @@ model = find(sys.argv[3], settings)
 session = onnxruntime.InferenceSession(str(model.path), session_options(settings),
                                        providers=["CPUExecutionProvider"])
 feed = session.get_inputs()[0].name
-plan = plan_for(model.manifest, working_bytes(model.path), width, None, None, None)
+plan = plan_for(model.manifest, working_bytes(model.path), width, None, None, None,
+                budget=EXECUTOR_SHARE * settings.max_memory)
 rows, cols = windows(height, plan.tile, plan.halo), windows(width, plan.tile, plan.halo)
 tile_h, tile_w = rows[0].stop - rows[0].start, cols[0].stop - cols[0].start
 batches = [min(plan.batch, len(cols) - i) for i in range(0, len(cols), plan.batch)] * len(rows)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import onnxruntime
 import pytest
@@ -10,7 +12,7 @@ from conftest import deep, load, photo, pixelmill_peak_mb
 
 import pixelmill
 from pixelmill.config import Settings
-from pixelmill.engine.tiled import blend, run_tiles, windows
+from pixelmill.engine.tiled import blend, plan_bytes, plan_for, run_tiles, windows
 from pixelmill.errors import ModelError
 from pixelmill.models import toy
 from pixelmill.models.registry import find
@@ -273,3 +275,80 @@ def test_sigterm_during_a_model_run_leaves_nothing(tmp_path, models_dir) -> None
     assert child.wait(timeout=60) == 143
     assert "pixelmill: stopped: " in child.stderr.read()
     assert not out.exists() or os.listdir(out) == []
+
+
+def test_the_plan_keeps_within_the_memory_budget(settings) -> None:
+    """The default tile is the smallest doing about as little work per pixel as any larger one
+    (256 for an overlap of 4, against 32…256), one 264² tile per call on the CPU; a tighter
+    budget takes a smaller tile, and every plan's bytes stay within the budget."""
+    manifest = find("sr-x2", settings).manifest
+    generous = plan_for(manifest, 512.0, 3000, None, None, None, budget=512 * 2**20)
+    assert (generous.tile, generous.halo, generous.batch) == (256, 4, 1)
+    for budget in (512, 128, 48, 24):
+        plan = plan_for(manifest, 512.0, 3000, None, None, None, budget=budget * 2**20)
+        used = plan_bytes(plan.tile, plan.halo, plan.batch, 2, 3000, 3, 512.0)
+        assert used <= budget * 2**20, (budget, plan)
+        assert plan.tile * plan.batch >= min(generous.tile, plan.tile)
+    assert plan_for(manifest, 512.0, 3000, None, None, None, budget=24 * 2**20).tile < 256
+    # a small tile is given batches that fill a call; what is asked for is kept
+    small = plan_for(manifest, 512.0, 3000, 64, None, None, budget=512 * 2**20)
+    assert (small.tile, small.batch) == (64, 13)  # ⌈65,536 / 72²⌉
+    asked = plan_for(manifest, 512.0, 3000, 100, 10, 3, budget=1)
+    assert (asked.tile, asked.halo, asked.batch) == (100, 10, 3)
+    # on a GPU the tensors are in the GPU's memory, and a band's tiles go in one call
+    assert plan_for(manifest, 512.0, 3000, None, None, None, budget=512 * 2**20,
+                    on_gpu=True).batch == 12  # fmt: skip
+
+
+def test_a_larger_tile_must_buy_speed(settings) -> None:
+    manifest = find("sr-x2", settings).manifest
+    wide = dataclasses.replace(manifest, receptive_field=40, tile=1024)
+    plans = {rf: plan_for(dataclasses.replace(wide, receptive_field=rf), 256.0, 8000, None, None,
+                          None, budget=2**31).tile for rf in (0, 4, 20, 40)}  # fmt: skip
+    # work per pixel ((tile + 2·overlap) / tile)² within 5 % of the 1024 tile's
+    assert plans == {0: 32, 4: 256, 20: 1024, 40: 1024}
+    assert plan_for(dataclasses.replace(wide, receptive_field=20), 256.0, 8000, None, None, None,
+                    budget=64 * 2**20).tile == 128  # fmt: skip  # 256 would plan 110 MB
+
+
+def test_the_default_memory_budget_is_a_share_of_the_machine(monkeypatch) -> None:
+    from pixelmill import config
+
+    monkeypatch.setattr(config, "machine_memory", lambda: 2 * 2**30)
+    assert Settings().max_memory == 512 * 2**20
+    monkeypatch.setattr(config, "machine_memory", lambda: 64 * 2**30)
+    assert Settings().max_memory == 2**30
+    monkeypatch.setattr(config, "machine_memory", lambda: None)
+    assert Settings().max_memory == 2**30
+    assert config.machine_memory() is None or config.machine_memory() > 0
+
+
+def test_a_run_keeps_its_model_within_max_memory(tmp_path) -> None:
+    """The case that asked for the budget: a 64-channel ×2 model preferring 512² tiles, on an
+    image 3,000 wide. Planned as before (a band's 6 tiles of 518² at once) it holds 1.9 GB and
+    is stopped at the default 1 GiB; now it holds a fraction of the budget, and a tighter
+    budget plans a smaller batch."""
+    import json
+    import os
+
+    toy.build(tmp_path, "toy-wide", scale=2, width=64, seed=2)
+    manifest = json.loads((tmp_path / "toy-wide.json").read_text())
+    (tmp_path / "toy-wide.json").write_text(json.dumps({**manifest, "tile": 512}))
+    source = tmp_path / "wide.jpg"
+    photo(3000, 1200).write_to_file(str(source), Q=90)
+    env = {**os.environ, "PIXELMILL_MODELS_DIR": str(tmp_path)}
+    baseline = pixelmill_peak_mb("run", str(source), str(tmp_path / "p.jpg"), "-q", env=env)
+    peaks, plans = {}, {}
+    for budget in (128, 1024):
+        args = ("run", str(source), str(tmp_path / "o.jpg"), "-p", "model:toy-wide",
+                "--max-memory", str(budget * 2**20))  # fmt: skip
+        peaks[budget] = pixelmill_peak_mb(*args, "-q", env=env) - baseline
+        plan = next(p for p in pixelmill.run(source, tmp_path / "n.jpg", "model:toy-wide",
+                                             settings=Settings.load().replace(
+                                                 models_dir=str(tmp_path),
+                                                 max_memory=budget * 2**20)).notes)
+        plans[budget] = plan
+    assert plans[1024].startswith("model toy-wide: tile 256, overlap 3, batch 1"), plans
+    assert plans[128].startswith("model toy-wide: tile 128, overlap 3, batch 2"), plans
+    assert peaks[1024] < 512, peaks
+    assert peaks[128] < 128 + 256, peaks  # max_memory + MEMORY_MARGIN: what the watchdog allows

@@ -19,10 +19,34 @@ FAIL_ON = ("none", "truncated", "error", "warning")
 PRICES = ("cost_cpu_hour", "cost_gpu_hour", "cost_gb_stored_month", "cost_gb_egress",
           "cost_request")  # fmt: skip
 """The settings of the price table (``[pixelmill.cost]``)."""
+DEFAULT_MAX_MEMORY = 1024**3
 MEMORY_MARGIN = 256 * 1024**2
 """Bytes a process may hold beyond ``max_memory`` per image in progress (over what it held
 before they started) before its images are stopped: libvips' and the allocator's own
 overhead, thread stacks, the encoder's buffers."""
+
+
+def machine_memory() -> int | None:
+    """Bytes of memory this process's machine has: the physical memory, or the control
+    group's limit where one is set and lower (a container's); None where neither can be read."""
+    try:
+        found = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        found = None
+    for limit in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(limit, encoding="ascii") as handle:
+                value = int(handle.read().strip())
+        except (OSError, ValueError):
+            continue
+        found = value if found is None else min(found, value)
+    return found
+
+
+def default_max_memory() -> int:
+    """1 GiB, or a quarter of the machine's memory where that is less."""
+    machine = machine_memory()
+    return DEFAULT_MAX_MEMORY if machine is None else min(DEFAULT_MAX_MEMORY, machine // 4)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,8 +62,10 @@ class Settings:
     time_limit: float = 600.0
     """Seconds one image may take from its header read to the last byte written (building the
     graph included)."""
-    max_memory: int = 1024**3
-    """Bytes one image's work may hold. Decoders that need the whole image at once (progressive
+    max_memory: int = dataclasses.field(default_factory=default_max_memory)
+    """Bytes one image's work may hold (default: 1 GiB or a quarter of the machine's memory,
+    whichever is smaller). The tiled executor plans its tiles and batches within half of it.
+    Decoders that need the whole image at once (progressive
     JPEG, interlaced PNG, GIF, WebP, HEIF/AVIF) are refused from the header past it, and a
     process whose resident memory grows past it (per image in progress, plus
     ``MEMORY_MARGIN``) stops its images; a job's process is killed."""

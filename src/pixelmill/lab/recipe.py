@@ -106,7 +106,7 @@ class Export:
     """What the exported model's manifest and ONNX file say."""
 
     tile: int = 256
-    """Preferred tile side written into the manifest."""
+    """Largest tile side written into the manifest."""
     fp16: bool = False
     """Whether the manifest allows half precision on a GPU."""
     opset: int = 18

@@ -46,7 +46,7 @@ FIELDS: dict[str, dict[str, Any]] = {
                                        "on: the overlap tiling needs (pixelmill models add "
                                        "measures it)."},
     "tile": {"type": "integer", "minimum": 16, "maximum": 8192, "default": 256,
-             "description": "Preferred tile side in input pixels."},
+             "description": "Largest tile side the planner may choose, in input pixels."},
     "align": {"type": "integer", "minimum": 1, "maximum": 64, "default": 1,
               "description": "Tiles start at, and measure, multiples of this many pixels: "
                              "the product of a strided or pooling network's strides."},

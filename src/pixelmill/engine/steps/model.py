@@ -28,8 +28,11 @@ def apply(image: pyvips.Image, step: Step, ctx: Context) -> pyvips.Image:
     from pixelmill.models.runtime import session_for
 
     session = session_for(step["name"], ctx.settings)
-    plan = tiled.plan_for(session.manifest, session.working_bytes, image.width, step["tile"],
-                          step["overlap"], step["batch"])  # fmt: skip
+    depth = 2 if image.format == "ushort" else 1
+    plan = tiled.plan_for(
+        session.manifest, session.working_bytes, image.width, step["tile"], step["overlap"],
+        step["batch"], budget=tiled.EXECUTOR_SHARE * ctx.settings.max_memory,
+        pixel_bytes=(session.manifest.bands + image.hasalpha()) * depth, on_gpu=session.on_gpu)
     ctx.notes.append(f"{plan.describe(step['name'])} on {session.providers[0]}")
     run = tiled.ModelRun(image, session, plan)
     ctx.models.append(run)
@@ -55,10 +58,11 @@ OP = Op(declare(
     "run an ONNX model over the image in tiles (any size, bounded memory, no seams); see "
     "Models",
     Param("name", Name(), "model name (pixelmill models list)", REQUIRED),
-    Param("tile", Int(16, 8192), "tile side in pixels (default: the model's, within free memory)",
+    Param("tile", Int(16, 8192), "tile side in pixels (default: the smallest that does as much "
+          "work per pixel as larger ones, within max_memory)",
           positional=False),
     Param("overlap", Int(0, 512), "pixels each tile reads past its core (default: the model's "
           "receptive field, which makes tiled output equal whole-image output)", positional=False),
-    Param("batch", Int(1, 256), "tiles per inference call (default: up to 16 per band)",
+    Param("batch", Int(1, 256), "tiles per inference call (default: enough to keep the CPU busy, within max_memory)",
           positional=False),
 ), apply, size=size, weight=lambda step: WEIGHT, models=lambda step: (step["name"],))  # fmt: skip
