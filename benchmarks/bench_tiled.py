@@ -74,6 +74,8 @@ def measure(argv: list[str], env: dict[str, str]) -> dict[str, float | str]:
     fields = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in done.stderr.splitlines()
               if line.split(" ", 1)[0] in ("PEAK", "SECONDS", "PLAN")}  # fmt: skip
     result: dict[str, float | str] = {"wall_s": wall, "peak_rss_mb": float(fields["PEAK"])}
+    if done.stdout:
+        result["stdout"] = done.stdout
     if "SECONDS" in fields:
         result["inference_s"] = float(fields["SECONDS"])
         result["plan"] = fields["PLAN"]

@@ -37,6 +37,10 @@ CALL_PIXELS = 1 << 16
 """Window pixels one inference call needs on the CPU to run at full speed: per output pixel a
 72² window takes 1.8× the time of a 264² one, while 4 windows of 136² or 16 of 72² come within
 15 % of it (sr-x2, two threads)."""
+MAX_WINDOW_PIXELS = 1 << 18
+"""Largest window the planner takes on the CPU: past it a pixel costs more (caches): per window
+pixel, 520² windows take 8.5 % longer than 264² ones (sr-x2), and a model reaching 20 pixels
+ran 18 % slower at 1064² windows than at 552² ones."""
 SPEED_GAIN = 0.05
 """A larger tile is chosen only if it does this much less work per output pixel."""
 EXECUTOR_SHARE = 0.5
@@ -85,7 +89,8 @@ def plan_for(manifest: Manifest, working_bytes: float, width: int, tile: int | N
 
     The tile is the smallest whose work per output pixel (its window's area over its core's)
     comes within :data:`SPEED_GAIN` of the least any tile up to the manifest's allows; a tile
-    whose plan (:func:`plan_bytes`) would pass ``budget`` is not considered. On the CPU the
+    whose plan (:func:`plan_bytes`) would pass ``budget``, or on the CPU whose window would pass
+    :data:`MAX_WINDOW_PIXELS`, is not considered. On the CPU the
     batch is what fills :data:`CALL_PIXELS`; on a GPU, whose tensors are not in this memory,
     a whole band's tiles up to :data:`MAX_BATCH`. Both are cut until the plan fits."""
     align = manifest.align
@@ -110,7 +115,8 @@ def plan_for(manifest: Manifest, working_bytes: float, width: int, tile: int | N
         sides = [aligned(tile)]
     else:
         sides = sorted({aligned(side) for side in _doublings(MIN_TILE, manifest.tile)})
-        sides = [side for side in sides if fits(side, 1)] or sides[:1]
+        sides = [side for side in sides if fits(side, 1) and (
+            on_gpu or (side + 2 * halo) ** 2 <= MAX_WINDOW_PIXELS)] or sides[:1]
     least = min(_work(side, halo) for side in sides)
     side = next(side for side in sides if _work(side, halo) <= least * (1 + SPEED_GAIN))
     count = batch_for(side)
