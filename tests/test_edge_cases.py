@@ -177,3 +177,31 @@ def test_small_ergonomics(cli, make_image, tmp_path, monkeypatch) -> None:
     config = tmp_path / "c.toml"
     config.write_text("max_pixels = true\n")
     assert cli("--config", config, "run", source, tmp_path / "o.png")[0] == 2
+
+
+@pytest.mark.parametrize(("pipeline", "orientation", "shrink", "box"), [
+    ("thumbnail:512", 1, 4, {}),                   # 1/8 of 4000 is 500: less than 512
+    ("thumbnail:400", 1, 8, {}),                   # 500×375 still holds 400×300
+    ("thumbnail:400:mode=fill", 1, 4, {"crop": "centre"}),  # filling 400×400 needs 533×400
+    ("thumbnail:600:100:mode=force", 1, 4, {"size": "force"}),  # 600 of 4000 wide: 1/4
+    ("thumbnail:300", 6, 8, {}),                   # upright: 3000×4000 → 225×300
+    ("thumbnail:3000", 1, 1, {}),
+])  # fmt: skip
+def test_jpeg_thumbnails_decode_at_the_smallest_scale_holding_the_box(
+        make_image, tmp_path, pipeline, orientation, shrink, box) -> None:  # fmt: skip
+    """As Pillow's draft (Thumbor's engine) picks it; then one Lanczos 3 reduction. The output
+    is libvips' thumbnail of the photo decoded at that scale, of the size the step announces."""
+    from pixelmill.engine.steps.thumbnail import OP
+    from pixelmill.pipeline import Pipeline
+
+    image = photo(4000, 3000)
+    image.set_type(pyvips.GValue.gint_type, "orientation", orientation)
+    source = make_image("big.jpg", image, Q=90)
+    out = pixelmill.run(source, tmp_path / "o.png", pipeline)
+    step = Pipeline.parse(pipeline).steps[0]
+    upright = (3000, 4000) if orientation == 6 else (4000, 3000)
+    assert (out.width, out.height) == OP.size(step, *upright, pixelmill.Settings())
+    decoded = pyvips.Image.new_from_file(str(source), shrink=shrink)
+    expected = decoded.thumbnail_image(step["width"], height=step["height"] or step["width"],
+                                       **box)  # fmt: skip
+    assert (load(out.destination) - expected).abs().max() == 0

@@ -1,5 +1,7 @@
 """``thumbnail``: a fast resize to a box; as the first step it decodes the source at a reduced
-size (shrink-on-load), as libvips' thumbnail does (8-bit sRGB output)."""
+size (shrink-on-load), as libvips' thumbnail does (8-bit sRGB output). A JPEG is decoded at
+the smallest DCT scale that still holds the box, as Pillow's ``draft`` picks it (see
+:meth:`pixelmill.codecs.Source.thumbnail`)."""
 
 from __future__ import annotations
 
@@ -73,7 +75,8 @@ def size(step: Step, w: int, h: int, settings: Settings) -> Size:
 OP = Op(declare(
     "thumbnail",
     "fast resize to a box, decoding at reduced size (shrink-on-load) when it is the first "
-    "step (8-bit sRGB output, as libvips' thumbnail)",
+    "step: a JPEG at the smallest DCT scale holding the box (8-bit sRGB output, as libvips' "
+    "thumbnail)",
     Param("width", side, "box width in pixels", REQUIRED),
     Param("height", side, "box height in pixels (default: the width)"),
     Param("mode", Choice(("fit", "fill", "force")), "how the image meets the box", "fit",
