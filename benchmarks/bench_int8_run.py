@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--models", default="sr-x2", help="fp32 models, comma-separated")
     parser.add_argument("--sizes", default="1024,3000", help="of " + ", ".join(SIZES))
     parser.add_argument("--work", type=Path, default=HERE / "work")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "int8-run.json")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     versions = {"after": None} if args.before is None else {"before": args.before, "after": None}
@@ -98,7 +99,7 @@ def main() -> None:
         rows.append({"model": name, "input": f"{width}×{height}", "version": "inference only", "fp32_s": fp32,
                      "int8_s": int8, "speedup": fp32 / int8})  # fmt: skip
         print(json.dumps(rows[-1]), flush=True)
-    recording.save(HERE / "results" / "int8-run.json", {"repeat": args.repeat, "rows": rows})
+    recording.save(args.out, {"repeat": args.repeat, "rows": rows})
     print(recording.table(
         ["model", "input", "measured", "fp32 s", "int8 s", "int8 speed-up"],
         ([r["model"], r["input"], r["version"], f"{r['fp32_s']:.2f}", f"{r['int8_s']:.2f}",

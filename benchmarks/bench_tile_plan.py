@@ -51,6 +51,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--work", type=Path, default=HERE / "work")
+    parser.add_argument("--models", help="only these, comma-separated (the JSON is then "
+                        "written beside the full run's, named after them)")  # fmt: skip
     args = parser.parse_args()
     models = args.work / "models"
     if not (models / f"{WIDE_REACH}.onnx").exists():
@@ -66,7 +68,10 @@ def main() -> None:
 
     settings = Settings.load()
     rows = []
-    for name, width, height in cases(args.quick):
+    chosen = cases(args.quick)
+    if args.models:
+        chosen = [case for case in chosen if case[0] in args.models.split(",")]
+    for name, width, height in chosen:
         source = args.work / f"photo-{width}x{height}.jpg"
         if not source.exists():
             make_photo(source, width, height)
@@ -90,7 +95,8 @@ def main() -> None:
                    "peak_rss_mb": max(r["peak_rss_mb"] for r in runs), "samples": runs}
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "samples"}), flush=True)
-    out = args.work / "tile-plan-quick.json" if args.quick else HERE / "results" / "tile-plan.json"
+    stem = "tile-plan" + (f"-{args.models.replace(',', '-')}" if args.models else "")
+    out = args.work / f"{stem}-quick.json" if args.quick else HERE / "results" / f"{stem}.json"
     recording.save(out, {"threads": args.threads, "repeat": args.repeat, "rows": rows})
     print(table(rows))
 

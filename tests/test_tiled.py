@@ -306,8 +306,8 @@ def test_a_larger_tile_must_buy_speed(settings) -> None:
     plans = {rf: plan_for(dataclasses.replace(wide, receptive_field=rf), 256.0, 8000, None, None,
                           None, budget=2**31).tile for rf in (0, 4, 20, 40)}  # fmt: skip
     # work per pixel ((tile + 2·overlap) / tile)² within 5 % of the least, among the tiles
-    # whose windows are at most 2¹⁸ pixels
-    assert plans == {0: 32, 4: 256, 20: 256, 40: 256}
+    # whose windows are at most 2¹⁹ pixels (not 1024: 1064² for an overlap of 20)
+    assert plans == {0: 32, 4: 256, 20: 512, 40: 512}
     reach = dataclasses.replace(wide, receptive_field=20)
     assert plan_for(reach, 256.0, 8000, None, None, None, budget=64 * 2**20).tile == 128  # 256
     # would plan 110 MB; on a GPU windows may be larger
@@ -351,7 +351,7 @@ def test_a_run_keeps_its_model_within_max_memory(tmp_path) -> None:
                                                  models_dir=str(tmp_path),
                                                  max_memory=budget * 2**20)).notes)
         plans[budget] = plan
-    assert plans[1024].startswith("model toy-wide: tile 128, overlap 3, batch 4"), plans
+    assert plans[1024].startswith("model toy-wide: tile 256, overlap 3, batch 1"), plans
     assert plans[128].startswith("model toy-wide: tile 128, overlap 3, batch 2"), plans
     assert peaks[1024] < 512, peaks
     assert peaks[128] < 128 + 256, peaks  # max_memory + MEMORY_MARGIN: what the watchdog allows

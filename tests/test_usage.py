@@ -112,7 +112,7 @@ def test_a_job_records_the_cpu_time_of_its_own_process(tmp_path) -> None:
     try:
         worker.start()
         queue.submit({"source": str(source), "destination": str(tmp_path / "out.png"),
-                            "pipeline": "blur:sigma=8/encode:png"},
+                            "pipeline": "blur:sigma=16/encode:png"},
                            owner="shop")  # fmt: skip
         child = worker.runner.pid
         before = cpu_of(child)

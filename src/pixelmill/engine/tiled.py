@@ -37,10 +37,10 @@ CALL_PIXELS = 1 << 16
 """Window pixels one inference call needs on the CPU to run at full speed: per output pixel a
 72² window takes 1.8× the time of a 264² one, while 4 windows of 136² or 16 of 72² come within
 15 % of it (sr-x2, two threads)."""
-MAX_WINDOW_PIXELS = 1 << 18
-"""Largest window the planner takes on the CPU: past it a pixel costs more (caches): per window
-pixel, 520² windows take 8.5 % longer than 264² ones (sr-x2), and a model reaching 20 pixels
-ran 18 % slower at 1064² windows than at 552² ones."""
+MAX_WINDOW_PIXELS = 1 << 19
+"""Largest window (about 724²) the planner takes on the CPU: larger ones cost more per pixel
+(caches), more than their smaller share of overlap saves: a model reaching 20 pixels ran 18 %
+slower with 1064² windows than with 552² ones (``benchmarks/bench_tile_plan.py``)."""
 SPEED_GAIN = 0.05
 """A larger tile is chosen only if it does this much less work per output pixel."""
 EXECUTOR_SHARE = 0.5
