@@ -46,6 +46,8 @@ SPEED_GAIN = 0.05
 EXECUTOR_SHARE = 0.5
 """Share of ``max_memory`` the executor plans to hold (its bands and the model's tensors); the
 rest is left to the decoder, the steps after the model and the encoder."""
+
+
 @dataclass(frozen=True)
 class Window:
     """Along one axis: the core a tile delivers and the window it reads."""
@@ -90,9 +92,9 @@ def plan_for(manifest: Manifest, working_bytes: float, width: int, tile: int | N
     The tile is the smallest whose work per output pixel (its window's area over its core's)
     comes within :data:`SPEED_GAIN` of the least any tile up to the manifest's allows; a tile
     whose plan (:func:`plan_bytes`) would pass ``budget``, or on the CPU whose window would pass
-    :data:`MAX_WINDOW_PIXELS`, is not considered. On the CPU the
-    batch is what fills :data:`CALL_PIXELS`; on a GPU, whose tensors are not in this memory,
-    a whole band's tiles up to :data:`MAX_BATCH`. Both are cut until the plan fits."""
+    :data:`MAX_WINDOW_PIXELS`, is not considered. On the CPU the batch is what fills
+    :data:`CALL_PIXELS`; on a GPU, whose tensors are not in this memory, a whole band's tiles
+    up to :data:`MAX_BATCH`; it is halved until the plan fits."""
     align = manifest.align
     halo = manifest.overlap if overlap is None else -(-overlap // align) * align
 
@@ -100,9 +102,9 @@ def plan_for(manifest: Manifest, working_bytes: float, width: int, tile: int | N
         return max(align, -(-side // align) * align)
 
     def batch_for(side: int) -> int:
-        per_band = -(-width // side)
         if batch:
             return batch
+        per_band = -(-width // side)
         if on_gpu:
             return max(1, min(MAX_BATCH, per_band))
         return max(1, min(MAX_BATCH, per_band, -(-CALL_PIXELS // (side + 2 * halo) ** 2)))
