@@ -77,3 +77,19 @@ def test_a_folder_that_cannot_be_written_only_costs_the_derivation(tmp_path) -> 
 
 def test_the_cache_lives_in_the_data_folder(tmp_path) -> None:
     assert cache_folder(Settings(data_dir=str(tmp_path))) == tmp_path / "cache" / "models"
+
+
+def test_a_damaged_graph_entry_is_derived_again(tmp_path) -> None:
+    import numpy as np
+
+    from pixelmill.models.runtime import Session, session_options
+
+    settings = Settings()
+    model = find("sr-x2", settings)
+    Prepared(model.path, model.manifest, tmp_path).wrapped(8, 3)
+    (entry,) = tmp_path.glob("*-8-3.onnx")
+    entry.write_bytes(b"not an onnx graph")
+    session = Session(model, session_options(settings), ("CPUExecutionProvider",), tmp_path)
+    tiles = np.zeros((1, 16, 16, 3), np.uint8)
+    assert session.run(tiles).shape == (1, 32, 32, 3)
+    assert entry.read_bytes() == wrap(model.path, model.manifest, 8, 3)

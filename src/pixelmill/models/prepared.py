@@ -34,10 +34,11 @@ class Prepared:
     def __init__(self, path: Path, manifest: Manifest, folder: Path | None) -> None:
         self.path, self.manifest, self.folder = path, manifest, folder
 
-    def wrapped(self, depth: int, bands: int) -> bytes:
-        """The model taking and giving ``depth``-bit tiles of ``bands`` bands."""
+    def wrapped(self, depth: int, bands: int, fresh: bool = False) -> bytes:
+        """The model taking and giving ``depth``-bit tiles of ``bands`` bands; ``fresh``:
+        derived again and stored over the entry (one the runtime could not load)."""
         entry = self._entry(f"{depth}-{bands}.onnx")
-        if entry is not None and entry.is_file():
+        if entry is not None and entry.is_file() and not fresh:
             return entry.read_bytes()
         data = pixelio.wrap(self.path, self.manifest, depth, bands)
         _store(entry, data)

@@ -57,19 +57,27 @@ class Session:
         return runner.run(None, {PIXELS: tiles})[0]  # type: ignore[attr-defined]
 
     def _runner(self, layout: tuple[int, int]) -> object:
-        import onnxruntime as ort
-
         with self._lock:
             if layout not in self._runners:
-                wrapped = self._prepared.wrapped(*layout)
                 try:
-                    runner = ort.InferenceSession(wrapped, self._options,
-                                                  providers=list(self.providers))  # fmt: skip
-                except Exception as exc:  # noqa: BLE001  # onnxruntime raises its own types
-                    reason = str(exc).rsplit("failed:", 1)[-1].strip()
-                    raise ModelError(f"model {self.manifest.name}: cannot load: {reason}") from None
+                    runner = self._session(self._prepared.wrapped(*layout))
+                except Exception:  # noqa: BLE001  # onnxruntime raises its own types
+                    runner = None  # perhaps a damaged cache entry: derived again below
+                if runner is None:
+                    wrapped = self._prepared.wrapped(*layout, fresh=True)
+                    try:
+                        runner = self._session(wrapped)
+                    except Exception as exc:  # noqa: BLE001
+                        reason = str(exc).rsplit("failed:", 1)[-1].strip()
+                        raise ModelError(f"model {self.manifest.name}: cannot load: {reason}"
+                                         ) from None  # fmt: skip
                 self._runners[layout] = runner
             return self._runners[layout]
+
+    def _session(self, wrapped: bytes) -> object:
+        import onnxruntime as ort
+
+        return ort.InferenceSession(wrapped, self._options, providers=list(self.providers))
 
 
 def session_for(name: str, settings: Settings) -> Session:
